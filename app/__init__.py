@@ -1,0 +1,1 @@
+"""LGC application layer: use cases, DTOs, settings, the composition root and entry points."""

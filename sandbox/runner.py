@@ -1,0 +1,140 @@
+"""Foreground runner of the sandbox (``lgc sandbox``): start the stand-ins, print their URLs, wait."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from sandbox.ca import TestPki
+from sandbox.harness import CONTROL_PREFIX, Fault, SandboxHarness, SandboxService
+from sandbox.services.status import StatusService
+
+_log = logging.getLogger("lgc.sandbox")
+
+PKI_DIRNAME = "sandbox-pki"
+"""Sub-directory of the data directory holding the test CA and certificates."""
+
+
+def default_services() -> list[SandboxService]:
+    """The stand-ins that exist today, in the order they are printed.
+
+    Returns:
+        New service instances (state is per harness run).
+    """
+    return [StatusService()]
+
+
+def build_harness(
+    data_dir: Path,
+    ports: Mapping[str, int] | None = None,
+    faults: Mapping[str, Fault | str] | None = None,
+    *,
+    services: list[SandboxService] | None = None,
+    require_client_cert: bool | Collection[str] = False,
+    latencies: Mapping[str, float] | None = None,
+) -> SandboxHarness:
+    """Create (not start) a harness over the test PKI of ``data_dir``.
+
+    Args:
+        data_dir: LGC data directory; the PKI lives in ``<data_dir>/sandbox-pki``.
+        ports: Fixed port per service name; others are ephemeral.
+        faults: Initial fault per service name, as :class:`Fault` or CLI spec (``"delay:2"``…).
+        services: The services to run; :func:`default_services` when None.
+        require_client_cert: Mutual TLS for all services (True) or for the named ones.
+        latencies: Initial latency in seconds per service name.
+
+    Returns:
+        The configured harness.
+
+    Raises:
+        ValueError: A fault spec cannot be parsed, or a mapping names an unknown service.
+    """
+    pki = TestPki.ensure(data_dir / PKI_DIRNAME)
+    parsed = {name: f if isinstance(f, Fault) else Fault.parse(f) for name, f in (faults or {}).items()}
+    return SandboxHarness(
+        services if services is not None else default_services(),
+        pki,
+        ports=ports,
+        require_client_cert=require_client_cert,
+        faults=parsed,
+        latencies=latencies,
+    )
+
+
+def run_foreground(
+    data_dir: Path,
+    ports: dict[str, int] | None = None,
+    faults: Mapping[str, Fault | str] | None = None,
+    *,
+    require_client_cert: bool | Collection[str] = False,
+    latencies: Mapping[str, float] | None = None,
+    out: TextIO | None = None,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Run the sandbox until Ctrl-C or SIGTERM (or ``stop_event``), then stop it cleanly.
+
+    Prints one line per service with its URL, then the CA file to trust and how to inject faults
+    into the running services.
+
+    Args:
+        data_dir: LGC data directory; the PKI lives in ``<data_dir>/sandbox-pki``.
+        ports: Fixed port per service name; others are ephemeral.
+        faults: Initial fault per service name, as :class:`Fault` or CLI spec (``"http_5xx:503"``…).
+        require_client_cert: Mutual TLS for all services (True) or for the named ones.
+        latencies: Initial latency in seconds per service name.
+        out: Where to print; standard output when None.
+        stop_event: Set it to stop (for callers running this off the main thread, and tests).
+
+    Raises:
+        ValueError: A fault spec or a service name is wrong.
+        OSError: A port cannot be bound.
+    """
+    stream = out if out is not None else sys.stdout
+    stop = stop_event if stop_event is not None else threading.Event()
+    harness = build_harness(
+        data_dir, ports, faults, require_client_cert=require_client_cert, latencies=latencies
+    )
+
+    # Signal handlers can only be installed from the main thread; elsewhere stop_event is the way out.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_term = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    if in_main_thread:
+
+        def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+    try:
+        with harness:
+            width = max(len(name) for name in harness.service_names)
+            for name in harness.service_names:
+                mtls = " (TLS mutuel)" if harness.requires_client_cert(name) else ""
+                fault = harness.fault(name)
+                note = f" [panne : {fault.spec()}]" if fault.spec() != "none" else ""
+                print(f"{name.ljust(width)}  {harness.url(name)}{mtls}{note}", file=stream)
+            print(f"Autorité de certification de test : {harness.ca_cert_path}", file=stream)
+            print(
+                f"Pannes à chaud : PUT <url>{CONTROL_PREFIX}fault avec « delay:2 », « http_5xx:503 », "
+                "« soap_fault:SIRAM_100 », « reset », « hang » ou « none » ; "
+                f"latence : PUT <url>{CONTROL_PREFIX}latency avec des secondes.",
+                file=stream,
+            )
+            print("Ctrl-C pour arrêter.", file=stream, flush=True)
+            try:
+                # Short waits: a lock wait is not interruptible by Ctrl-C on Windows.
+                while not stop.wait(0.25):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            print("Arrêt du bac à sable…", file=stream, flush=True)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_term if previous_term is not None else signal.SIG_DFL)
+    _log.info("Sandbox stopped")

@@ -1,0 +1,1 @@
+"""Stand-ins of the national services, each a SandboxService served by the sandbox harness."""
