@@ -8,16 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from domain.ports import Clock, UnitOfWorkFactory
+from domain.remote import StatusGateway
 
 from app.clock import SystemClock
 from app.demo import DEFAULT_DEMO_USER
+from app.services.connectivity import ConnectivityService
 from app.services.demo_data import DemoDataService
 from app.services.maintenance import MaintenanceService
 from app.services.patients import PatientService
 from app.services.places import PlaceService
 from app.services.practice import PracticeService
 from app.session import CurrentUser
-from app.settings import Settings
+from app.settings import ServiceEndpoint, Settings
 from app.tasks import InlineTaskRunner, TaskRunner
 
 log = logging.getLogger("lgc.bootstrap")
@@ -38,6 +40,7 @@ class Services:
     places: PlaceService
     maintenance: MaintenanceService
     demo: DemoDataService
+    connectivity: ConnectivityService
     backup_before_migration: Path | None
     migrated_from: str | None
     schema_revision: str
@@ -56,10 +59,12 @@ def build(
     tasks: TaskRunner | None = None,
     clock: Clock | None = None,
     uow: UnitOfWorkFactory | None = None,
+    endpoints: dict[str, ServiceEndpoint] | None = None,
 ) -> Services:
     """Open the store (migrating it after a backup copy) and build every service.
 
-    Tests pass fakes for ``tasks``, ``clock`` or ``uow``; nothing else is global.
+    Tests pass fakes for ``tasks``, ``clock`` or ``uow``; nothing else is global. ``endpoints`` replaces the
+    configured national-service endpoints (demo mode passes those of the local stand-ins).
 
     Raises:
         StorageError: the store cannot be used (French message; nothing lost).
@@ -68,6 +73,7 @@ def build(
     from adapters.db.database import open_database
     from adapters.db.maintenance import maintenance_for
     from adapters.db.repositories import SqlUnitOfWorkFactory
+    from adapters.status_probe import HttpsStatusGateway
 
     tasks = tasks or InlineTaskRunner()
     clock = clock or SystemClock()
@@ -75,6 +81,15 @@ def build(
     engine, outcome = open_database(url, backup_dir=settings.backup_dir, backup_keep=settings.backup_keep)
     uow_factory = uow or SqlUnitOfWorkFactory(engine)
     cog = CsvCogReferential(RESOURCE_DIR / "cog", cache_dir=settings.cache_dir)
+    configured = {"status": settings.status_service}
+    configured.update(endpoints or {})
+    gateways: dict[str, StatusGateway] = {
+        name: HttpsStatusGateway(
+            endpoint.url, Path(endpoint.ca_cert) if endpoint.ca_cert else None, timeout_s=endpoint.timeout_s
+        )
+        for name, endpoint in configured.items()
+        if endpoint.url
+    }
     current_user = CurrentUser()
     practice = PracticeService(uow_factory, clock, current_user, demo=settings.is_demo)
     practice.ensure_reference_lists()
@@ -88,6 +103,7 @@ def build(
         places=PlaceService(cog),
         maintenance=MaintenanceService(uow_factory, maintenance_for(engine, url), clock, actor="Maintenance (lgc)"),
         demo=DemoDataService(uow_factory, cog.demo_places),
+        connectivity=ConnectivityService(gateways),
         backup_before_migration=outcome.backup_path,
         migrated_from=outcome.from_revision,
         schema_revision=outcome.to_revision,
@@ -98,7 +114,8 @@ def build(
 
 def prepare_demo(services: Services, patients: int | None = None) -> None:
     """On a new demo installation: the demo practice and its patients; sign in the demo user."""
-    if services.demo.install_practice():
+    created = services.demo.install_practice()
+    if created or services.demo.patient_count() == 0:
         count = services.settings.demo_patients if patients is None else patients
         services.demo.add_patients(count)
     login = services.settings.current_user or DEFAULT_DEMO_USER
@@ -114,3 +131,20 @@ def sign_in_configured_user(services: Services) -> None:
         users = services.practice.users()
         if users:
             services.practice.sign_in(users[0].login)
+
+
+def start_demo_sandbox(settings: Settings) -> tuple[Callable[[], None], dict[str, ServiceEndpoint]]:
+    """Start the local stand-ins of the national services (demo mode) on 127.0.0.1.
+
+    Returns:
+        A function that stops them, and the endpoints to hand to ``build``.
+    """
+    from sandbox.runner import build_harness
+
+    harness = build_harness(settings.data_dir)
+    harness.start()
+    ca = str(harness.ca_cert_path)
+    endpoints = {
+        name: ServiceEndpoint(url=harness.url(name), ca_cert=ca, timeout_s=10.0) for name in harness.service_names
+    }
+    return harness.stop, endpoints

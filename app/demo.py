@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from stdnum.fr.nir import calc_check_digits
+
 from domain.cog import UNKNOWN_PLACE, Place
 from domain.identity import (
     OID_INS_NIA,
@@ -268,9 +270,7 @@ class DemoPatientGenerator:
             code = "99" + f"{rng.randrange(100, 999)}"
         order = f"{rng.randrange(1, 999):03d}"
         body = first + year + month + code + order
-        numeric = int(body.replace("2A", "19").replace("2B", "18"))
-        key = 97 - numeric % 97
-        return f"{body}{key:02d}"
+        return body + calc_check_digits(body)
 
     def _contact(self) -> Contact:
         rng = self._rng

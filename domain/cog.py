@@ -10,6 +10,9 @@ from typing import Protocol
 from domain.identity import UNKNOWN_BIRTH_PLACE
 
 
+FRANCE_COUNTRY_CODE = "99100"
+
+
 class PlaceKind(StrEnum):
     """What a COG code designates."""
 
@@ -73,6 +76,11 @@ def cog_problem(referential: CogReferential, code: str, at: dt.date) -> str | No
     """French message when ``code`` is not a birth place valid on ``at``; None when it is."""
     if code == UNKNOWN_BIRTH_PLACE:
         return None
+    if code == FRANCE_COUNTRY_CODE:
+        return (
+            "99100 (France) n'est pas un lieu de naissance : une naissance en France se code par sa commune "
+            "(tapez son nom)."
+        )
     if referential.get(code, at) is not None:
         return None
     periods = referential.periods(code)

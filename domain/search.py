@@ -60,6 +60,15 @@ def parse_query(text: str) -> SearchQuery:
                 "matricule INS de 15 caractères — le texte collé est trop long ou contient plusieurs lignes."
             }
         )
+    compact = clean_matricule(text)
+    if re.fullmatch(r"[0-9][0-9 .]*[0-9AB][0-9 .]*", text.strip().upper()) and 13 <= len(compact) <= 15:
+        # A matricule typed with spaces, as printed on a carte Vitale ("2 79 03 51 215 189 89").
+        if len(compact) < 15:
+            return SearchQuery(incomplete=True)
+        try:
+            return SearchQuery(matricule=validate_matricule(compact))
+        except ValueError as exc:
+            raise InvalidInput({"query": str(exc)}) from exc
     names: list[str] = []
     birth_date: dt.date | None = None
     birth_year: int | None = None

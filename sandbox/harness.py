@@ -338,6 +338,7 @@ class _ServiceSlot:
         self._fault = Fault()
         self._remaining: int | None = None
         self._latency_s = 0.0
+        self._requests = 0
         self.server: _ServiceServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -362,9 +363,14 @@ class _ServiceSlot:
         with self._lock:
             return self._latency_s
 
+    def request_count(self) -> int:
+        with self._lock:
+            return self._requests
+
     def take(self) -> tuple[Fault, float]:
         """The fault to apply to the request being served (consuming one of ``times``) and the latency."""
         with self._lock:
+            self._requests += 1
             fault, latency = self._fault, self._latency_s
             if self._remaining is not None:
                 self._remaining -= 1
@@ -830,6 +836,14 @@ class SandboxHarness:
     def latency(self, service_name: str) -> float:
         """The latency currently added to ``service_name``."""
         return self._slot(service_name).latency()
+
+    def request_count(self, service_name: str) -> int:
+        """How many requests ``service_name`` received since the harness was created.
+
+        Counted when the request has been read, before any fault applies (control requests excluded):
+        tests use it to know that a request reached the stand-in, or how often an adapter retried.
+        """
+        return self._slot(service_name).request_count()
 
     def clear_faults(self) -> None:
         """Remove every fault and latency."""

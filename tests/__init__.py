@@ -1,1 +1,1 @@
-"""Package."""
+"""LGC tests."""

@@ -44,6 +44,8 @@ _OUTREMER = "v_commune_outremer_depuis_1943.csv"
 _TOM = "v_tom_depuis_1943.csv"
 _COUNTRIES = "v_pays_et_territoire_depuis_1943.csv"
 _MOVEMENTS = "v_mvt_commune_2026.csv"
+_UNINHABITED = ("981", "984", "989")
+"""Île des Faisans, TAAF districts, Clipperton: valid codes, left out of the demo's overseas births."""
 _SOURCES = (_COMMUNES, _OUTREMER, _TOM, _COUNTRIES)
 """Files the referential is built from (their sizes and mtimes key the cache)."""
 
@@ -78,7 +80,8 @@ class DemoPlaces:
         merged_communes: periods of communes whose code disappeared in a merger (v_mvt MOD 31–34); each
             is valid from ``valid_from`` (None = since before 1943) until the merger date ``valid_to``.
         overseas: places valid today outside metropolitan France: DOM communes (kind COMMUNE) and the
-            collectivités d'outre-mer 975, 977, 978, 98x (kind OVERSEAS).
+            collectivités d'outre-mer 975, 977, 978, 986, 987, 988 (kind OVERSEAS; the uninhabited 981,
+            984 and 989 are left out).
         countries: countries and territories (99xxx) valid today, France excluded.
         corsica: Corsican communes (2A/2B) valid today.
         corsica_before_1976: the 20xxx periods of Corsican communes, valid before 1976-01-01.
@@ -406,7 +409,8 @@ class CsvCogReferential:
         overseas = tuple(
             data.place(r)
             for r in current
-            if (data.kinds[r] == "C" and data.codes[r].startswith("97")) or data.kinds[r] == "O"
+            if (data.kinds[r] == "C" and data.codes[r].startswith("97"))
+            or (data.kinds[r] == "O" and not data.codes[r].startswith(_UNINHABITED))
         )
         countries = tuple(data.place(r) for r in current if data.kinds[r] == "P")
         corsica = tuple(p for p in communes if p.code.startswith(("2A", "2B")))

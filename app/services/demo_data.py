@@ -58,6 +58,11 @@ class DemoDataService:
         log.info("%d demo patients added", done)
         return done
 
+    def patient_count(self) -> int:
+        """How many patients the store holds."""
+        with self._uow() as uow:
+            return uow.patients.count()
+
     def status_counts(self) -> dict[IdentityStatus, int]:
         """How many patients per identity status (checks on the demo data)."""
         with self._uow() as uow:

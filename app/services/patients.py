@@ -79,8 +79,12 @@ class PatientService:
     def search_query(self, query: SearchQuery, request_id: int = 0, limit: int | None = None) -> SearchResult:
         """Run an already-built anteriority search."""
         cap = limit or self._search_limit
-        with self._uow() as uow:
-            rows = uow.patients.search(query, cap + 1)
+        if query.is_empty and query.incomplete:
+            # Only a half-typed date or matricule: listing everybody would be noise.
+            rows = []
+        else:
+            with self._uow() as uow:
+                rows = uow.patients.search(query, cap + 1)
         hint = ""
         if query.incomplete:
             hint = "Saisie incomplète ignorée : date attendue JJ/MM/AAAA, matricule INS sur 15 caractères."

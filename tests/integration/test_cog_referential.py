@@ -243,6 +243,7 @@ def test_demo_places(cog: CsvCogReferential) -> None:
     assert all(cog.get(p.code, dt.date(2026, 1, 1)) is None for p in demo.merged_communes)
     overseas = {p.code[:3] for p in demo.overseas}
     assert {"971", "972", "973", "974", "976", "975", "977", "978", "988", "987"} <= overseas
+    assert not overseas & {"981", "984", "989"}
     assert "99100" not in codes(list(demo.countries))
     assert all(p.kind is PlaceKind.COUNTRY and p.valid_to is None for p in demo.countries)
     assert demo.corsica and all(p.code[:2] in {"2A", "2B"} for p in demo.corsica)
