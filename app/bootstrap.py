@@ -70,7 +70,7 @@ def build(
         StorageError: the store cannot be used (French message; nothing lost).
     """
     from adapters.cog.referential import CsvCogReferential
-    from adapters.db.database import open_database
+    from adapters.db.database import close_engine, open_database
     from adapters.db.maintenance import maintenance_for
     from adapters.db.repositories import SqlUnitOfWorkFactory
     from adapters.status_probe import HttpsStatusGateway
@@ -108,7 +108,7 @@ def build(
         migrated_from=outcome.from_revision,
         schema_revision=outcome.to_revision,
     )
-    services._closers.append(engine.dispose)
+    services._closers.append(lambda: close_engine(engine))
     return services
 
 

@@ -74,6 +74,17 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def close_engine(engine: Engine) -> None:
+    """Release the store; on SQLite let it refresh its planner statistics first (cheap, recommended)."""
+    if engine.dialect.name == "sqlite":
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA optimize")
+        except SQLAlchemyError:
+            log.warning("PRAGMA optimize failed at close", exc_info=True)
+    engine.dispose()
+
+
 def alembic_config(connection: Connection | None = None) -> Any:
     """Alembic configuration built in code (no alembic.ini needed at run time)."""
     from alembic.config import Config
@@ -213,9 +224,11 @@ def open_database(url: str, *, backup_dir: Path | None = None, backup_keep: int 
         StorageError: corrupt, locked, read-only, unreachable or newer store (French message, nothing lost).
     """
     path = sqlite_path(url)
+    existed = False
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         check_sqlite_file(path)
+        existed = path.exists() and path.stat().st_size > 0
     engine = make_engine(url)
     try:
         current = current_revision(engine)
@@ -227,7 +240,7 @@ def open_database(url: str, *, backup_dir: Path | None = None, backup_keep: int 
             )
         backup_path: Path | None = None
         if current != head:
-            if path is not None and current is not None and backup_dir is not None:
+            if path is not None and existed and backup_dir is not None:
                 stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
                 backup_path = backup_sqlite(path, backup_dir / f"avant-migration-{stamp}.sqlite3")
                 prune_backups(backup_dir, backup_keep)

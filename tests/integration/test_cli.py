@@ -1,0 +1,84 @@
+"""The lgc command line, run as a user would (a subprocess), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lgc(*args: str, data_dir: Path, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env, check=False)
+
+
+def test_version(tmp_path: Path) -> None:
+    out = lgc("--version", data_dir=tmp_path)
+    assert out.returncode == 0
+    assert out.stdout.startswith("lgc 0.1.0")
+
+
+def test_selftest(tmp_path: Path) -> None:
+    out = lgc("selftest", data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "selftest OK" in out.stdout
+
+
+def test_demo_data_search_backup_restore(database_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = lgc("demo-data", "--patients", "150", data_dir=data, database_url=database_url)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"added": 150}
+    out = lgc("patients", "search", "ma", "--json", data_dir=data, database_url=database_url)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)["patients"]
+    assert found and all({"id", "birth_name", "status", "birth_date"} <= set(p) for p in found)
+
+    backup = tmp_path / "sauvegarde.bin"
+    out = lgc("backup", str(backup), data_dir=data, database_url=database_url)
+    assert out.returncode == 0, out.stderr
+    assert backup.stat().st_size > 0
+    out = lgc("demo-data", "--patients", "25", "--seed", "5", data_dir=data, database_url=database_url)
+    assert out.returncode == 0, out.stderr
+    out = lgc("restore", str(backup), data_dir=data, database_url=database_url)
+    assert out.returncode == 0, out.stderr
+    out = lgc("patients", "search", "", "--json", "--limit", "1000", data_dir=data, database_url=database_url)
+    assert len(json.loads(out.stdout)["patients"]) == 150
+
+
+def test_bad_input_gets_french_messages_and_exit_2(tmp_path: Path) -> None:
+    out = lgc("patients", "search", "31/02/1990", data_dir=tmp_path)
+    assert out.returncode == 2 and "Date impossible" in out.stderr
+    not_a_backup = tmp_path / "faux.sqlite3"
+    not_a_backup.write_text("bonjour")
+    out = lgc("restore", str(not_a_backup), data_dir=tmp_path)
+    assert out.returncode == 2 and "sauvegarde" in out.stderr
+    out = lgc("bench", "inexistant", data_dir=tmp_path)
+    assert out.returncode == 2 and "Banc d'essai inconnu" in out.stderr
+    out = lgc("demo-data", "--patients", "-3", data_dir=tmp_path)
+    assert out.returncode == 2 and "--patients" in out.stderr
+
+
+def test_corrupt_store_message(tmp_path: Path) -> None:
+    (tmp_path / "lgc.sqlite3").write_bytes(b"garbage" * 50)
+    out = lgc("patients", "search", "ma", data_dir=tmp_path)
+    assert out.returncode == 2
+    assert "n'est pas une base LGC" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("bad", ["mode = 'cloud'", "[general]\nmode = 3", "[general\n"])
+def test_bad_settings_file(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "lgc.toml").write_text(bad if bad.startswith("[") else f"[general]\n{bad}", encoding="utf-8")
+    out = lgc("patients", "search", "ma", data_dir=tmp_path)
+    assert out.returncode == 2
+    assert "configuration" in out.stderr or "lgc.toml" in out.stderr

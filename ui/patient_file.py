@@ -1,0 +1,238 @@
+"""The patient-file view: identity banner on top, then the tabs of the record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dto import PatientFile
+from domain.identity import IdentityStatus
+from domain.patient import CareRole
+from ui.identity_banner import (
+    IdentityBanner,
+    attribute_words,
+    format_date_fr,
+    format_datetime_fr,
+    format_matricule,
+    status_icon,
+)
+
+NOT_YET = {
+    "Agenda": "L'agenda (rendez-vous, tournées) n'est pas encore disponible dans cette version.",
+    "Observations": "La saisie des observations n'est pas encore disponible dans cette version.",
+    "Documents": "La gestion des documents n'est pas encore disponible dans cette version.",
+    "Prescriptions": "Les prescriptions ne sont pas encore disponibles dans cette version.",
+    "Courriers": "La rédaction des courriers n'est pas encore disponible dans cette version.",
+    "DMP": "L'accès au DMP (Mon espace santé) n'est pas encore disponible dans cette version.",
+    "Messagerie": "La messagerie sécurisée de santé (MSSanté) n'est pas encore disponible dans cette version.",
+    "Tableau de bord": "Le tableau de bord de suivi n'est pas encore disponible dans cette version.",
+}
+"""Tabs of functions still to come, each with one plain French sentence (no fake content)."""
+
+HISTORY_COLUMNS = ("Avant", "Après", "Date", "Par", "Motif")
+
+
+def _value(text: str) -> QLabel:
+    label = QLabel(text or "—")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+class IdentityTabView(QWidget):
+    """Read-only display of the whole RNIV identity, contact details, care team and status history.
+
+    Signals:
+        edit_requested: the user clicked "Modifier".
+    """
+
+    edit_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        buttons = QHBoxLayout()
+        self.edit_button = QPushButton("Modifier…")
+        self.edit_button.setToolTip("Modifier l'identité, les coordonnées et l'équipe de soins")
+        self.edit_button.clicked.connect(self.edit_requested)
+        buttons.addStretch(1)
+        buttons.addWidget(self.edit_button)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        content = QWidget()
+        self._content = QVBoxLayout(content)
+        columns = QHBoxLayout()
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        self.identity_group = QGroupBox("Identité (RNIV)")
+        self.identity_form = QFormLayout(self.identity_group)
+        self.contact_group = QGroupBox("Coordonnées")
+        self.contact_form = QFormLayout(self.contact_group)
+        self.team_group = QGroupBox("Médecin traitant et équipe de soins")
+        self.team_form = QFormLayout(self.team_group)
+        left.addWidget(self.identity_group)
+        left.addStretch(1)
+        right.addWidget(self.contact_group)
+        right.addWidget(self.team_group)
+        right.addStretch(1)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        self._content.addLayout(columns)
+
+        self.history_group = QGroupBox("Historique du statut de l'identité")
+        history_layout = QVBoxLayout(self.history_group)
+        self.history_table = QTableWidget(0, len(HISTORY_COLUMNS))
+        self.history_table.setHorizontalHeaderLabels(list(HISTORY_COLUMNS))
+        self.history_table.verticalHeader().hide()
+        self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        header = self.history_table.horizontalHeader()
+        for column in range(4):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.history_table.setMinimumHeight(110)
+        history_layout.addWidget(self.history_table)
+        self._content.addWidget(self.history_group)
+        scroll.setWidget(content)
+        outer.addLayout(buttons)
+        outer.addWidget(scroll, 1)
+
+    def set_file(self, file: PatientFile) -> None:
+        """Fill every section from ``file``."""
+        identity = file.patient.identity
+        traits = identity.traits
+        _clear(self.identity_form)
+        rows: list[tuple[str, str]] = [
+            ("Nom de naissance", traits.birth_name),
+            ("Prénoms de naissance", " ".join(traits.birth_given_names)),
+            ("1er prénom de naissance", traits.first_birth_given_name),
+            ("Nom utilisé", traits.used_name),
+            ("Prénom utilisé", traits.used_given_name),
+            ("Sexe", traits.sex.label_fr if traits.sex else ""),
+            ("Date de naissance", format_date_fr(traits.birth_date)),
+            ("Lieu de naissance", file.birth_place_label),
+            ("Statut de l'identité", file.status.label_fr),
+            ("Pièce d'identité contrôlée", file.document_type_label or "Aucune"),
+            ("Attributs", ", ".join(attribute_words(identity.doubtful, identity.fictitious, identity.homonym))),
+        ]
+        if file.status is IdentityStatus.QUALIFIED and identity.ins is not None:
+            rows.append(("Matricule INS", f"{format_matricule(identity.ins.matricule)} ({identity.ins.nature})"))
+            rows.append(("OID", identity.ins.oid))
+        else:
+            rows.append(("Matricule INS", "INS non qualifié"))
+        for label, value in rows:
+            self.identity_form.addRow(f"{label} :", _value(value))
+        status_label = self.identity_form.itemAt(8, QFormLayout.ItemRole.FieldRole).widget()
+        if isinstance(status_label, QLabel):
+            status_label.setToolTip(file.status.advice_fr)
+
+        contact = file.patient.contact
+        _clear(self.contact_form)
+        self.contact_form.addRow("Adresse :", _value("\n".join(contact.address_lines)))
+        self.contact_form.addRow("Code postal :", _value(contact.postal_code))
+        self.contact_form.addRow("Ville :", _value(contact.city))
+        self.contact_form.addRow("Téléphones :", _value(" ; ".join(contact.phones)))
+        self.contact_form.addRow("Courriel :", _value(contact.email))
+
+        _clear(self.team_form)
+        doctor = file.patient.attending_doctor
+        if doctor is not None:
+            self.team_form.addRow("Médecin traitant :", _value(_member_text(doctor.display_name, doctor.rpps,
+                                                                              doctor.mssante_address)))
+        else:
+            self.team_form.addRow("Médecin traitant :", _value("Non renseigné"))
+        others = [m for m in file.patient.care_team if m.role is not CareRole.ATTENDING_DOCTOR]
+        for member in others:
+            title = member.role.label_fr + (f" ({member.profession})" if member.profession else "")
+            self.team_form.addRow(
+                f"{title} :", _value(_member_text(member.display_name, member.rpps, member.mssante_address))
+            )
+        if not others:
+            self.team_form.addRow("Autres professionnels :", _value("Aucun"))
+
+        self.history_table.setRowCount(len(file.status_history))
+        for line, change in enumerate(reversed(file.status_history)):
+            before = QTableWidgetItem(change.before.label_fr if change.before else "—")
+            if change.before:
+                before.setIcon(status_icon(change.before))
+            after = QTableWidgetItem(change.after.label_fr)
+            after.setIcon(status_icon(change.after))
+            cells = (before, after, QTableWidgetItem(format_datetime_fr(change.at)),
+                     QTableWidgetItem(change.actor), QTableWidgetItem(change.reason))
+            for column, item in enumerate(cells):
+                item.setToolTip(item.text())
+                self.history_table.setItem(line, column, item)
+
+
+def _member_text(name: str, rpps: str, mss: str) -> str:
+    parts = [name]
+    if rpps:
+        parts.append(f"RPPS {rpps}")
+    if mss:
+        parts.append(f"MSSanté {mss}")
+    return " — ".join(parts)
+
+
+def _clear(form: QFormLayout) -> None:
+    while form.rowCount():
+        form.removeRow(0)
+
+
+class PatientFileView(QWidget):
+    """Banner + tabs. The identity tab is real; the others say plainly that they are still to come.
+
+    Signals:
+        edit_requested: the user asked to edit the open file.
+    """
+
+    edit_requested = Signal()
+
+    def __init__(self, today: Callable[[], dt.date] = dt.date.today, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.banner = IdentityBanner(today)
+        self.tabs = QTabWidget()
+        self.identity_tab = IdentityTabView()
+        self.identity_tab.edit_requested.connect(self.edit_requested)
+        self.tabs.addTab(self.identity_tab, "Identité")
+        self.placeholder_labels: dict[str, QLabel] = {}
+        for title, sentence in NOT_YET.items():
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            label = QLabel(sentence)
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setStyleSheet("color: #555; font-size: 11pt;")
+            page_layout.addWidget(label)
+            self.placeholder_labels[title] = label
+            self.tabs.addTab(page, title)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.file: PatientFile | None = None
+
+    def set_file(self, file: PatientFile) -> None:
+        """Show ``file``."""
+        self.file = file
+        self.banner.set_file(file)
+        self.identity_tab.set_file(file)
