@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extra += ["--data-dir", str(args.data_dir)]
             if args.database_url:
                 extra += ["--database-url", args.database_url]
-            return gui_main(extra)
+            return int(gui_main(extra))
         if command == "selftest":
             return _selftest()
         if command == "bench":

@@ -143,9 +143,20 @@ class PracticeRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: rolled back unless ``commit()`` is called."""
 
-    patients: PatientRepository
-    audit: AuditRepository
-    practice: PracticeRepository
+    @property
+    def patients(self) -> PatientRepository:
+        """Patient records."""
+        ...
+
+    @property
+    def audit(self) -> AuditRepository:
+        """Traces."""
+        ...
+
+    @property
+    def practice(self) -> PracticeRepository:
+        """The practice."""
+        ...
 
     def __enter__(self) -> Self: ...
 

@@ -57,9 +57,7 @@ class CrashHandler(QObject):
         if self._previous_threading is not None:
             threading.excepthook = self._previous_threading
 
-    def handle(
-        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
-    ) -> None:
+    def handle(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         """``sys.excepthook``: log, then ask the UI thread to show the report."""
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
@@ -70,7 +68,7 @@ class CrashHandler(QObject):
             summary = f"{exc_type.__name__} (thread {threading.current_thread().name})"
             self.reports += 1
             self.crash_reported.emit(summary, text)
-        except Exception:  # noqa: BLE001 - the last-resort handler must never raise
+        except Exception:
             sys.__excepthook__(exc_type, exc, tb)
 
     def _handle_thread(self, args: threading.ExceptHookArgs) -> None:
@@ -100,7 +98,7 @@ class CrashHandler(QObject):
             box.finished.connect(self._closed)
             box.finished.connect(box.deleteLater)
             box.open()
-        except Exception:  # noqa: BLE001 - showing the report failed: log it and stop trying
+        except Exception:
             log.exception("Could not show the crash report")
             with self._lock:
                 self._disabled = True

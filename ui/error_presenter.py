@@ -23,9 +23,7 @@ from domain.errors import (
 
 log = logging.getLogger("lgc.ui")
 
-GENERIC_MESSAGE = (
-    "Une erreur inattendue est survenue. Elle a été enregistrée dans le journal technique du logiciel."
-)
+GENERIC_MESSAGE = "Une erreur inattendue est survenue. Elle a été enregistrée dans le journal technique du logiciel."
 GENERIC_ACTION = (
     "Réessayez. Si l'erreur se reproduit, redémarrez le logiciel et transmettez le journal (lgc.log) "
     "à votre assistance."
@@ -74,9 +72,7 @@ def describe_error(exc: BaseException) -> ErrorMessage:
             retryable=True,
         )
     if isinstance(exc, NotFound):
-        return ErrorMessage(
-            "Élément introuvable", exc.message_fr, "Actualisez la liste : il a peut-être été supprimé."
-        )
+        return ErrorMessage("Élément introuvable", exc.message_fr, "Actualisez la liste : il a peut-être été supprimé.")
     if isinstance(exc, AuthenticationRequired):
         return ErrorMessage(
             "Connexion nécessaire",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -259,6 +260,4 @@ def _esc(text: str) -> str:
 
 
 def _strip_tags(text: str) -> str:
-    import re
-
     return re.sub(r"<[^>]+>", " ", text).replace("&nbsp;", " ")

@@ -157,8 +157,9 @@ class IdentityTabView(QWidget):
         _clear(self.team_form)
         doctor = file.patient.attending_doctor
         if doctor is not None:
-            self.team_form.addRow("Médecin traitant :", _value(_member_text(doctor.display_name, doctor.rpps,
-                                                                              doctor.mssante_address)))
+            self.team_form.addRow(
+                "Médecin traitant :", _value(_member_text(doctor.display_name, doctor.rpps, doctor.mssante_address))
+            )
         else:
             self.team_form.addRow("Médecin traitant :", _value("Non renseigné"))
         others = [m for m in file.patient.care_team if m.role is not CareRole.ATTENDING_DOCTOR]
@@ -177,8 +178,13 @@ class IdentityTabView(QWidget):
                 before.setIcon(status_icon(change.before))
             after = QTableWidgetItem(change.after.label_fr)
             after.setIcon(status_icon(change.after))
-            cells = (before, after, QTableWidgetItem(format_datetime_fr(change.at)),
-                     QTableWidgetItem(change.actor), QTableWidgetItem(change.reason))
+            cells = (
+                before,
+                after,
+                QTableWidgetItem(format_datetime_fr(change.at)),
+                QTableWidgetItem(change.actor),
+                QTableWidgetItem(change.reason),
+            )
             for column, item in enumerate(cells):
                 item.setToolTip(item.text())
                 self.history_table.setItem(line, column, item)

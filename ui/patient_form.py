@@ -154,7 +154,11 @@ class PatientFormDialog(QDialog):
             lambda text: self.first_given_name.setText(first_given_name_text(text))
         )
         self._add(
-            id_form, "Prénoms de naissance", self.birth_given_names, "birth_given_names", mandatory=True,
+            id_form,
+            "Prénoms de naissance",
+            self.birth_given_names,
+            "birth_given_names",
+            mandatory=True,
             extra=self.first_given_name,
         )
         self.used_name = QLineEdit()
@@ -388,7 +392,9 @@ class PatientFormDialog(QDialog):
         self.place_info.setText(f"Code retenu : {traits.birth_place_code}")
         index = self.document.findData(identity.high_trust_document or "")
         if index < 0 and identity.high_trust_document:
-            self.document.addItem(file.document_type_label or identity.high_trust_document, identity.high_trust_document)
+            self.document.addItem(
+                file.document_type_label or identity.high_trust_document, identity.high_trust_document
+            )
             index = self.document.count() - 1
         self.document.setCurrentIndex(max(0, index))
         self.doubtful.setChecked(identity.doubtful)
@@ -568,12 +574,13 @@ class PatientFormController(QObject):
             self._describe_code(code)
         else:
             self.place_code = self._place_choices.get(text, "")
-            self.dialog.place_info.setText("Aucun lieu choisi" if not self.place_code else f"Code retenu : {self.place_code}")
+            info = f"Code retenu : {self.place_code}" if self.place_code else "Aucun lieu choisi"
+            self.dialog.place_info.setText(info)
         self._place_timer.start()
 
     def _suggest_places(self) -> None:
         text = self.dialog.birth_place.text()
-        if not text.strip() or _COG_CODE.match(text.strip().upper()) and text.strip() == UNKNOWN_BIRTH_PLACE:
+        if not text.strip() or text.strip() == UNKNOWN_BIRTH_PLACE:
             return
         request = next(self._place_ids)
         self._place_latest = request
@@ -614,8 +621,9 @@ class PatientFormController(QObject):
             else:
                 self.dialog.place_info.setText(f"Code retenu : {place.display}")
 
-        self._tasks.submit(lambda: self._places.get(code, birth_date), lane=Lane.DB, on_success=show,
-                           on_error=lambda exc: None)
+        self._tasks.submit(
+            lambda: self._places.get(code, birth_date), lane=Lane.DB, on_success=show, on_error=lambda exc: None
+        )
 
     # -- save -------------------------------------------------------------------------------------------
     def form(self) -> PatientForm:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from typing import Any
 
@@ -41,6 +42,8 @@ from ui.identity_banner import (
     icon,
     status_icon,
 )
+
+log = logging.getLogger("lgc.ui")
 
 DEBOUNCE_MS = 150
 
@@ -378,9 +381,7 @@ class PatientListController(QObject):
             return
         message = describe_error(exc)
         if not message.expected:
-            import logging
-
-            logging.getLogger("lgc.ui").error("Search failed", exc_info=exc)
+            log.error("Search failed", exc_info=exc)
         self.view.show_error(f"{message.text} {message.action}".strip())
 
     def _focus_table(self) -> None:

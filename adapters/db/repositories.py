@@ -506,6 +506,10 @@ def _user(row: UserRow) -> UserAccount:
 class SqlUnitOfWork:
     """One session and transaction; rolled back unless ``commit()`` is called."""
 
+    patients: SqlPatientRepository
+    audit: SqlAuditRepository
+    practice: SqlPracticeRepository
+
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from domain.audit import AuditAction, AuditEvent
 from domain.cog import CogReferential, cog_problem
-from domain.errors import InvalidInput
+from domain.errors import ConflictError, InvalidInput
 from domain.identity import (
     IdentityTraits,
     Sex,
+    StatusChange,
     change_identity,
     new_identity,
     parse_given_names,
     validate_traits,
 )
-from domain.patient import Contact, Patient, validate_care_team, validate_contact
+from domain.patient import CareTeamMember, Contact, Patient, validate_care_team, validate_contact
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.practice import IdentityDocumentType, UserAccount
 from domain.search import SearchQuery, parse_query
@@ -155,8 +156,6 @@ class PatientService:
             doc_types = uow.practice.identity_document_types()
             current = uow.patients.get(patient_id)
             if current.version != version:
-                from domain.errors import ConflictError
-
                 raise ConflictError(
                     "Ce dossier a été modifié sur un autre poste depuis son ouverture : rouvrez-le."
                 )
@@ -208,7 +207,7 @@ class PatientService:
     # -- helpers ----------------------------------------------------------------------------------
     def _check_form(
         self, form: PatientForm, doc_types: list[IdentityDocumentType]
-    ) -> tuple[IdentityTraits, Contact, tuple[object, ...], str | None]:
+    ) -> tuple[IdentityTraits, Contact, tuple[CareTeamMember, ...], str | None]:
         errors: dict[str, str] = {}
         birth_date: dt.date | None = None
         try:
@@ -255,7 +254,7 @@ class PatientService:
             )
         except InvalidInput as exc:
             errors.update(exc.field_errors)
-        team: tuple[object, ...] = ()
+        team: tuple[CareTeamMember, ...] = ()
         try:
             team = validate_care_team(form.care_team)
         except InvalidInput as exc:
@@ -279,7 +278,7 @@ class PatientService:
     def _file(
         self,
         patient: Patient,
-        history: list[object],
+        history: Sequence[StatusChange],
         doc_types: list[IdentityDocumentType],
         user: UserAccount,
     ) -> PatientFile:
@@ -296,7 +295,7 @@ class PatientService:
         return PatientFile(
             patient=patient,
             status=status,
-            status_history=tuple(history),  # type: ignore[arg-type]
+            status_history=tuple(history),
             birth_place_label=label,
             strict_traits_editable=user.is_admin or not status.protects_strict_traits,
             document_type_label=doc_label,

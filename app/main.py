@@ -1,0 +1,110 @@
+"""Desktop entry point: parse options, open the store, start the demo stand-ins, run the window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ENV_BENCH_STARTUP = "LGC_BENCH_STARTUP"
+
+log = logging.getLogger("lgc.ui")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lgc", description="LGC — logiciel de gestion de cabinet libre.")
+    parser.add_argument("--data-dir", type=Path, default=None, help="dossier des données (LGC_DATA_DIR)")
+    parser.add_argument("--database-url", default=None, help="base PostgreSQL partagée (LGC_DATABASE_URL)")
+    parser.add_argument(
+        "--patients", type=int, default=None, metavar="N", help="nombre de patients de démonstration (nouvelle base)"
+    )
+    return parser
+
+
+def _process_age() -> float:
+    """Seconds since the OS created this process (psutil create_time, 10 ms resolution on Linux).
+
+    Measured from process creation, so it includes interpreter start-up and imports, as a user feels it.
+    """
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the desktop application.
+
+    Args:
+        argv: command-line arguments without the program name (``sys.argv[1:]`` when None).
+
+    Returns:
+        0 on a normal exit, 2 when the store or the configuration cannot be used (French message shown).
+    """
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+
+    # The QApplication first: every later problem can then be shown in a window.
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.app import ensure_application, run_gui
+
+    qt_app = ensure_application([sys.argv[0] if sys.argv else "lgc"])
+
+    from app.bootstrap import build, prepare_demo, sign_in_configured_user, start_demo_sandbox
+    from app.logging_setup import configure_logging
+    from app.settings import load_settings
+    from domain.errors import InvalidInput, StorageError
+    from ui.tasks_qt import QtTaskRunner
+
+    def fatal(title: str, text: str) -> int:
+        # Before the event loop runs, a modal box is the only way to keep the message on screen.
+        box = QMessageBox(QMessageBox.Icon.Critical, title, text)
+        box.setInformativeText("Le logiciel va se fermer. Aucune donnée n'a été modifiée.")
+        box.exec()
+        return 2
+
+    try:
+        settings = load_settings(args.data_dir, args.database_url)
+    except InvalidInput as exc:
+        return fatal("Configuration illisible", exc.message_fr)
+    configure_logging(settings.log_dir, settings.log_level)
+    log.info("Starting LGC (mode %s)", settings.mode)
+
+    stop_sandbox: Callable[[], None] | None = None
+    endpoints = None
+    if settings.is_demo:
+        stop_sandbox, endpoints = start_demo_sandbox(settings)
+    tasks = QtTaskRunner()
+    try:
+        services = build(settings, tasks=tasks, endpoints=endpoints)
+    except StorageError as exc:
+        log.error("Store unusable at start-up: %s", exc.message_fr)
+        tasks.shutdown()
+        if stop_sandbox is not None:
+            stop_sandbox()
+        return fatal("Base de données inutilisable", exc.message_fr)
+
+    if settings.is_demo:
+
+        def prepare() -> None:
+            prepare_demo(services, args.patients)
+    else:
+
+        def prepare() -> None:
+            sign_in_configured_user(services)
+
+    on_ready = None
+    if os.environ.get(ENV_BENCH_STARTUP) == "1":
+
+        def on_ready(_window: object, _controller: object) -> None:
+            print(f"LGC-READY {_process_age():.3f}", flush=True)
+            qt_app.quit()
+
+    return run_gui(services, stop_sandbox=stop_sandbox, prepare=prepare, on_ready=on_ready)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,434 @@
+"""Main window (layout, menus) and its controller (what happens when the user acts)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QByteArray, QObject, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dto import PatientFile, PracticeOverview
+from app.services.connectivity import ServiceCheck
+from app.tasks import Lane
+from app.version import technical_version
+from ui.error_presenter import ErrorPresenter, describe_error
+from ui.identity_banner import icon
+from ui.patient_file import PatientFileView
+from ui.patient_form import PatientFormController, PatientFormDialog
+from ui.patient_list import PatientListController, PatientListView
+
+if TYPE_CHECKING:  # the composition root is only needed for its type here
+    from app.bootstrap import Services
+
+log = logging.getLogger("lgc.ui")
+
+PRODUCT_NAME = "LGC — logiciel de gestion de cabinet libre"
+LICENCE = "GNU Affero General Public License, version 3 ou ultérieure (AGPL-3.0-or-later)"
+DEMO_BANNER_TEXT = (
+    "<b>DÉMONSTRATION</b> — patients fictifs et services nationaux simulés sur ce poste. "
+    "Ne saisissez aucune donnée réelle."
+)
+EMPTY_STATE_TEXT = (
+    "<p style='font-size:13pt'><b>Aucun dossier ouvert</b></p>"
+    "<p>Recherchez un patient dans la liste de gauche (nom, prénom, date de naissance JJ/MM/AAAA ou "
+    "matricule INS), puis double-cliquez sur sa ligne ou appuyez sur Entrée.</p>"
+    "<p>Pour un patient qui n'est pas encore dans le cabinet : <b>Nouveau patient</b> (Ctrl+N).</p>"
+)
+PREPARING_TEXT = "Préparation du cabinet de démonstration…"
+LOADING_TEXT = "Ouverture du cabinet…"
+
+
+class MainWindow(QMainWindow):
+    """Layout of the main window: demo banner, patient list on the left, patient file on the right.
+
+    Signals:
+        closing: the window is about to close (after saving its geometry).
+    """
+
+    closing = Signal()
+
+    def __init__(self, ui_settings: QSettings, *, demo: bool) -> None:
+        super().__init__()
+        self._ui_settings = ui_settings
+        self.setWindowTitle("LGC")
+        self.resize(QSize(1280, 800))
+
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 6)
+        self.demo_banner = QLabel(DEMO_BANNER_TEXT)
+        self.demo_banner.setObjectName("demoBanner")
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setStyleSheet(
+            "#demoBanner { background: #fff3b0; border: 2px dashed #8a6d00; padding: 5px; color: #3d3000; }"
+        )
+        self.demo_banner.setVisible(demo)
+        outer.addWidget(self.demo_banner)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        top = QHBoxLayout()
+        title = QLabel("<b>Patients</b>")
+        self.new_patient_button = QPushButton("Nouveau patient")
+        self.new_patient_button.setToolTip("Créer un dossier patient (Ctrl+N)")
+        top.addWidget(title)
+        top.addStretch(1)
+        top.addWidget(self.new_patient_button)
+        left_layout.addLayout(top)
+        self.patient_list = PatientListView()
+        left_layout.addWidget(self.patient_list, 1)
+
+        self.right = QStackedWidget()
+        self.empty_state = QLabel(EMPTY_STATE_TEXT)
+        self.empty_state.setWordWrap(True)
+        self.empty_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_state.setMargin(40)
+        self.empty_state.setStyleSheet("color: #444;")
+        self.patient_file = PatientFileView()
+        self.right.addWidget(self.empty_state)
+        self.right.addWidget(self.patient_file)
+
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.right)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([520, 760])
+        outer.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        self.new_patient_action = QAction("Nouveau patient…", self)
+        self.new_patient_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.quit_action = QAction("Quitter", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.check_services_action = QAction("Tester les services nationaux…", self)
+        self.about_action = QAction("À propos de LGC…", self)
+        file_menu = self.menuBar().addMenu("&Fichier")
+        file_menu.addAction(self.new_patient_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        tools_menu = self.menuBar().addMenu("&Outils")
+        tools_menu.addAction(self.check_services_action)
+        help_menu = self.menuBar().addMenu("&Aide")
+        help_menu.addAction(self.about_action)
+        self.new_patient_button.clicked.connect(self.new_patient_action.trigger)
+        self.quit_action.triggered.connect(self.close)
+
+        self.count_label = QLabel()
+        self.mode_label = QLabel()
+        self.statusBar().addWidget(self.count_label)
+        self.statusBar().addPermanentWidget(self.mode_label)
+        if demo:
+            self.setWindowIcon(icon("demonstration.svg"))
+        self.restore_geometry()
+
+    def show_file(self, file: PatientFile) -> None:
+        """Display a patient file on the right."""
+        self.patient_file.set_file(file)
+        self.right.setCurrentWidget(self.patient_file)
+
+    def restore_geometry(self) -> None:
+        """Window size and splitter position from the last session."""
+        geometry = self._ui_settings.value("main_window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        splitter = self._ui_settings.value("main_window/splitter")
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Remember the geometry, then close."""
+        self._ui_settings.setValue("main_window/geometry", self.saveGeometry())
+        self._ui_settings.setValue("main_window/splitter", self.splitter.saveState())
+        self._ui_settings.sync()
+        self.closing.emit()
+        super().closeEvent(event)
+
+
+class ServiceCheckDialog(QDialog):
+    """Results of "Tester les services nationaux", filled line by line as answers arrive."""
+
+    def __init__(self, names: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Services nationaux")
+        self.resize(QSize(640, 260))
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Vérification que chaque service national (ou son simulateur en démonstration) répond. "
+            "Vous pouvez continuer à travailler pendant le test."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.table = QTableWidget(len(names), 3)
+        self.table.setHorizontalHeaderLabels(["Service", "Résultat", "Détail"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.rows = {name: line for line, name in enumerate(names)}
+        for name, line in self.rows.items():
+            self.table.setItem(line, 0, QTableWidgetItem(name))
+            self.table.setItem(line, 1, QTableWidgetItem("En cours…"))
+            self.table.setItem(line, 2, QTableWidgetItem(""))
+        layout.addWidget(self.table, 1)
+        if not names:
+            self.table.hide()
+            layout.addWidget(QLabel("Aucun service national n'est configuré sur ce poste."))
+        buttons = QDialogButtonBox()
+        close = buttons.addButton("Fermer", QDialogButtonBox.ButtonRole.RejectRole)
+        close.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def set_result(self, name: str, ok: bool, detail: str) -> None:
+        """Fill the line of ``name``: "Disponible" / "Indisponible" (word and mark, not colour alone)."""
+        line = self.rows.get(name)
+        if line is None:
+            return
+        result = self.table.item(line, 1)
+        result.setText("✔ Disponible" if ok else "✖ Indisponible")
+        self.table.item(line, 2).setText(detail)
+        self.table.item(line, 2).setToolTip(detail)
+        self.table.resizeColumnToContents(1)
+
+    def finished_count(self) -> int:
+        """How many lines have an answer."""
+        return sum(1 for line in self.rows.values() if self.table.item(line, 1).text() != "En cours…")
+
+
+class MainController(QObject):
+    """Wires the main window to the services; every service call goes through the task runner.
+
+    Signals:
+        ready: the practice is open and the patient list shows its first results.
+        file_shown(object): a ``PatientFile`` is displayed.
+    """
+
+    ready = Signal()
+    file_shown = Signal(object)
+
+    def __init__(
+        self,
+        window: MainWindow,
+        services: Services,
+        *,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self._s = services
+        self._tasks = services.tasks
+        self._prepare = prepare
+        self.presenter = ErrorPresenter(window)
+        self.list_controller = PatientListController(
+            window.patient_list,
+            services.patients,
+            self._tasks,
+        )
+        self.overview: PracticeOverview | None = None
+        self.form_dialog: PatientFormDialog | None = None
+        self.form_controller: PatientFormController | None = None
+        self.check_dialog: ServiceCheckDialog | None = None
+        self._open_ids = itertools.count(1)
+        self._open_latest = 0
+        self._is_ready = False
+        self.list_controller.patient_activated.connect(self.open_patient)
+        self.list_controller.results_shown.connect(self._first_results)
+        window.new_patient_action.triggered.connect(self.new_patient)
+        window.patient_file.edit_requested.connect(self.edit_open_patient)
+        window.check_services_action.triggered.connect(self.check_services)
+        window.about_action.triggered.connect(self.show_about)
+        window.new_patient_action.setEnabled(False)
+        settings = services.settings
+        window.mode_label.setText("Mode démonstration" if settings.is_demo else "Mode production")
+
+    # -- start-up -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the practice off the UI thread (demo installation on a new store), then fill the list."""
+        demo = self._s.settings.is_demo
+        self.list_controller.set_waiting(PREPARING_TEXT if demo else LOADING_TEXT)
+        self.window.count_label.setText(PREPARING_TEXT if demo else LOADING_TEXT)
+        prepare = self._prepare
+        practice = self._s.practice
+
+        def open_practice() -> PracticeOverview:
+            if prepare is not None:
+                prepare()
+            return practice.overview()
+
+        self._tasks.submit(open_practice, lane=Lane.DB, on_success=self._practice_open, on_error=self._start_failed)
+        # The COG index loads in the background so the first birth-place keystroke is fast.
+        places = self._s.places
+        self._tasks.submit(places.warm_up, lane=Lane.NET, on_error=lambda exc: log.warning("COG warm-up failed"))
+
+    def _practice_open(self, overview: PracticeOverview) -> None:
+        self._set_overview(overview)
+        self.window.new_patient_action.setEnabled(True)
+        self.list_controller.refresh()
+        self.window.patient_list.search_box.setFocus()
+
+    def _start_failed(self, exc: BaseException) -> None:
+        self.list_controller.set_waiting("Le cabinet n'a pas pu être ouvert.")
+        self.presenter.present(exc, context="Ouverture du cabinet", retry=self.start)
+
+    def _first_results(self, _count: int) -> None:
+        if not self._is_ready:
+            self._is_ready = True
+            self.ready.emit()
+
+    def _set_overview(self, overview: PracticeOverview) -> None:
+        self.overview = overview
+        title = f"LGC — {overview.name} — {overview.current_user.display_name}"
+        if overview.demo:
+            title += " — DÉMONSTRATION"
+        self.window.setWindowTitle(title)
+        count = overview.patient_count
+        self.window.count_label.setText(
+            f"{count:,} patient{'s' if count > 1 else ''} dans le cabinet".replace(",", "\u202f")
+        )
+
+    def refresh_overview(self) -> None:
+        """Re-read the practice figures (patient count) after a change."""
+        practice = self._s.practice
+        self._tasks.submit(
+            practice.overview,
+            lane=Lane.DB,
+            on_success=self._set_overview,
+            on_error=lambda exc: log.warning("Overview refresh failed: %s", type(exc).__name__),
+        )
+
+    # -- patient file ---------------------------------------------------------------------------------
+    def open_patient(self, patient_id: int) -> None:
+        """Load a file on the DB lane and show it (a later request wins over an earlier one)."""
+        request = next(self._open_ids)
+        self._open_latest = request
+        patients = self._s.patients
+
+        def shown(file: PatientFile) -> None:
+            if request == self._open_latest:
+                self.show_file(file)
+
+        self._tasks.submit(
+            lambda: patients.open_patient(patient_id),
+            lane=Lane.DB,
+            on_success=shown,
+            on_error=lambda exc: self.presenter.present(
+                exc, context="Ouverture du dossier", retry=lambda: self.open_patient(patient_id)
+            ),
+        )
+
+    def show_file(self, file: PatientFile) -> None:
+        """Display ``file`` on the right."""
+        self.window.show_file(file)
+        self.file_shown.emit(file)
+
+    # -- create / edit --------------------------------------------------------------------------------
+    def new_patient(self) -> None:
+        """Open the creation dialog."""
+        self._open_form(None)
+
+    def edit_open_patient(self) -> None:
+        """Open the edit dialog on the displayed file."""
+        file = self.window.patient_file.file
+        if file is not None:
+            self._open_form(file)
+
+    def _open_form(self, file: PatientFile | None) -> None:
+        if self.form_dialog is not None and self.form_dialog.isVisible():
+            self.form_dialog.raise_()
+            self.form_dialog.activateWindow()
+            return
+        doc_types = list(self.overview.document_types) if self.overview else []
+        dialog = PatientFormDialog(doc_types, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        controller = PatientFormController(
+            dialog,
+            patients=self._s.patients,
+            places=self._s.places,
+            tasks=self._tasks,
+            presenter=self.presenter,
+            file=file,
+        )
+        controller.saved.connect(self._saved)
+        dialog.finished.connect(self._form_closed)
+        self.form_dialog = dialog
+        self.form_controller = controller
+        dialog.open()
+        dialog.birth_name.setFocus() if file is None else dialog.used_name.setFocus()
+
+    def _form_closed(self, _result: int) -> None:
+        self.form_dialog = None
+        self.form_controller = None
+
+    def _saved(self, file: PatientFile) -> None:
+        self.show_file(file)
+        self.list_controller.refresh(select_id=file.id)
+        self.refresh_overview()
+
+    # -- tools ----------------------------------------------------------------------------------------
+    def check_services(self) -> None:
+        """Check every national service on the NET lane; answers fill the dialog as they come."""
+        connectivity = self._s.connectivity
+        names = list(connectivity.names)
+        dialog = ServiceCheckDialog(names, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "check_dialog", None))
+        self.check_dialog = dialog
+        for name in names:
+            self._tasks.submit(
+                lambda n=name: connectivity.check(n),
+                lane=Lane.NET,
+                on_success=lambda check: self._check_done(dialog, check),
+                on_error=lambda exc, n=name: self._check_failed(dialog, n, exc),
+            )
+        dialog.open()
+
+    def _check_done(self, dialog: ServiceCheckDialog, check: ServiceCheck) -> None:
+        if self.check_dialog is dialog:
+            dialog.set_result(check.name, check.ok, check.message_fr)
+
+    def _check_failed(self, dialog: ServiceCheckDialog, name: str, exc: BaseException) -> None:
+        message = describe_error(exc)
+        if not message.expected:
+            log.error("Service check crashed", exc_info=exc)
+        if self.check_dialog is dialog:
+            dialog.set_result(name, False, message.text)
+
+    def show_about(self) -> None:
+        """Aide > À propos: product, technical version, schema revision, data directory, mode, licence."""
+        settings = self._s.settings
+        mode = "démonstration (services nationaux simulés)" if settings.is_demo else "production"
+        box = QMessageBox(self.window)
+        box.setWindowTitle("À propos de LGC")
+        box.setIconPixmap(icon("status-qualifiee.svg").pixmap(QSize(48, 48)))
+        box.setText(f"<b>{PRODUCT_NAME}</b>")
+        box.setInformativeText(
+            f"Version technique : {technical_version()}<br>"
+            f"Révision du schéma de données : {self._s.schema_revision}<br>"
+            f"Dossier des données : {settings.data_dir}<br>"
+            f"Mode : {mode}<br><br>"
+            f"Licence : {LICENCE}. Logiciel libre, sans publicité."
+        )
+        box.addButton("Fermer", QMessageBox.ButtonRole.AcceptRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_box = box
+        box.open()
