@@ -39,7 +39,7 @@ class CrashHandler(QObject):
         self._showing = False
         self._disabled = False
         self._previous_sys: ExceptHook | None = None
-        self._previous_threading: Callable[[threading.ExceptHookArgs], None] | None = None
+        self._previous_threading: Callable[[threading.ExceptHookArgs], object] | None = None
         self.reports = 0
         self.crash_reported.connect(self._show, Qt.ConnectionType.QueuedConnection)
 

@@ -204,15 +204,21 @@ class ServiceCheckDialog(QDialog):
         line = self.rows.get(name)
         if line is None:
             return
-        result = self.table.item(line, 1)
-        result.setText("✔ Disponible" if ok else "✖ Indisponible")
-        self.table.item(line, 2).setText(detail)
-        self.table.item(line, 2).setToolTip(detail)
+        result = QTableWidgetItem("✔ Disponible" if ok else "✖ Indisponible")
+        detail_item = QTableWidgetItem(detail)
+        detail_item.setToolTip(detail)
+        self.table.setItem(line, 1, result)
+        self.table.setItem(line, 2, detail_item)
         self.table.resizeColumnToContents(1)
 
     def finished_count(self) -> int:
         """How many lines have an answer."""
-        return sum(1 for line in self.rows.values() if self.table.item(line, 1).text() != "En cours…")
+        done = 0
+        for line in self.rows.values():
+            item = self.table.item(line, 1)
+            if item is not None and item.text() != "En cours…":
+                done += 1
+        return done
 
 
 class MainController(QObject):
@@ -331,10 +337,11 @@ class MainController(QObject):
             lambda: patients.open_patient(patient_id),
             lane=Lane.DB,
             on_success=shown,
-            on_error=lambda exc: self.presenter.present(
-                exc, context="Ouverture du dossier", retry=lambda: self.open_patient(patient_id)
-            ),
+            on_error=lambda exc: self._open_failed(patient_id, exc),
         )
+
+    def _open_failed(self, patient_id: int, exc: BaseException) -> None:
+        self.presenter.present(exc, context="Ouverture du dossier", retry=lambda: self.open_patient(patient_id))
 
     def show_file(self, file: PatientFile) -> None:
         """Display ``file`` on the right."""
@@ -394,13 +401,17 @@ class MainController(QObject):
         dialog.finished.connect(lambda _r: setattr(self, "check_dialog", None))
         self.check_dialog = dialog
         for name in names:
-            self._tasks.submit(
-                lambda n=name: connectivity.check(n),
-                lane=Lane.NET,
-                on_success=lambda check: self._check_done(dialog, check),
-                on_error=lambda exc, n=name: self._check_failed(dialog, n, exc),
-            )
+            self._submit_check(dialog, name)
         dialog.open()
+
+    def _submit_check(self, dialog: ServiceCheckDialog, name: str) -> None:
+        connectivity = self._s.connectivity
+        self._tasks.submit(
+            lambda: connectivity.check(name),
+            lane=Lane.NET,
+            on_success=lambda check: self._check_done(dialog, check),
+            on_error=lambda exc: self._check_failed(dialog, name, exc),
+        )
 
     def _check_done(self, dialog: ServiceCheckDialog, check: ServiceCheck) -> None:
         if self.check_dialog is dialog:

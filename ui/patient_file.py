@@ -141,10 +141,10 @@ class IdentityTabView(QWidget):
         else:
             rows.append(("Matricule INS", "INS non qualifié"))
         for label, value in rows:
-            self.identity_form.addRow(f"{label} :", _value(value))
-        status_label = self.identity_form.itemAt(8, QFormLayout.ItemRole.FieldRole).widget()
-        if isinstance(status_label, QLabel):
-            status_label.setToolTip(file.status.advice_fr)
+            shown = _value(value)
+            if label == "Statut de l'identité":
+                shown.setToolTip(file.status.advice_fr)
+            self.identity_form.addRow(f"{label} :", shown)
 
         contact = file.patient.contact
         _clear(self.contact_form)
@@ -185,9 +185,9 @@ class IdentityTabView(QWidget):
                 QTableWidgetItem(change.actor),
                 QTableWidgetItem(change.reason),
             )
-            for column, item in enumerate(cells):
-                item.setToolTip(item.text())
-                self.history_table.setItem(line, column, item)
+            for column, cell in enumerate(cells):
+                cell.setToolTip(cell.text())
+                self.history_table.setItem(line, column, cell)
 
 
 def _member_text(name: str, rpps: str, mss: str) -> str:

@@ -60,7 +60,9 @@ class _CallbackBridge(QObject):
                 callback()
             except Exception:
                 # A failing callback must not stop the others; the crash handler (if installed) reports it.
-                sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+                exc_type, exc, tb = sys.exc_info()
+                if exc_type is not None and exc is not None:
+                    sys.excepthook(exc_type, exc, tb)
 
     def drop_pending(self) -> None:
         """Forget queued callbacks and refuse new ones (at shutdown)."""
