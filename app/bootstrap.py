@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from domain.ports import Clock, UnitOfWorkFactory
-from domain.remote import StatusGateway
+from domain.remote import RemoteStatus, StatusGateway
 
 from app.clock import SystemClock
 from app.demo import DEFAULT_DEMO_USER
@@ -73,7 +74,6 @@ def build(
     from adapters.db.database import close_engine, open_database
     from adapters.db.maintenance import maintenance_for
     from adapters.db.repositories import SqlUnitOfWorkFactory
-    from adapters.status_probe import HttpsStatusGateway
 
     tasks = tasks or InlineTaskRunner()
     clock = clock or SystemClock()
@@ -84,11 +84,7 @@ def build(
     configured = {"status": settings.status_service}
     configured.update(endpoints or {})
     gateways: dict[str, StatusGateway] = {
-        name: HttpsStatusGateway(
-            endpoint.url, Path(endpoint.ca_cert) if endpoint.ca_cert else None, timeout_s=endpoint.timeout_s
-        )
-        for name, endpoint in configured.items()
-        if endpoint.url
+        name: _LazyStatusGateway(name, endpoint) for name, endpoint in configured.items() if endpoint.url
     }
     current_user = CurrentUser()
     practice = PracticeService(uow_factory, clock, current_user, demo=settings.is_demo)
@@ -110,6 +106,32 @@ def build(
     )
     services._closers.append(lambda: close_engine(engine))
     return services
+
+
+class _LazyStatusGateway:
+    """Builds the HTTPS adapter on first use (off the UI thread): start-up does not pay for httpx and TLS."""
+
+    def __init__(self, name: str, endpoint: ServiceEndpoint) -> None:
+        self._name = name
+        self._endpoint = endpoint
+        self._gateway: StatusGateway | None = None
+        self._lock = threading.Lock()
+
+    def fetch_status(self) -> RemoteStatus:
+        """Delegate to the real gateway, creating it the first time."""
+        with self._lock:
+            if self._gateway is None:
+                from adapters.status_probe import HttpsStatusGateway
+
+                endpoint = self._endpoint
+                self._gateway = HttpsStatusGateway(
+                    endpoint.url,
+                    Path(endpoint.ca_cert) if endpoint.ca_cert else None,
+                    timeout_s=endpoint.timeout_s,
+                    label=self._name,
+                )
+            gateway = self._gateway
+        return gateway.fetch_status()
 
 
 def prepare_demo(services: Services, patients: int | None = None) -> None:

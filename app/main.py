@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
 
     # The QApplication first: every later problem can then be shown in a window.
-    from PySide6.QtWidgets import QMessageBox
-
-    from ui.app import ensure_application, run_gui
+    from ui.app import ensure_application, run_gui, show_fatal_error
 
     qt_app = ensure_application([sys.argv[0] if sys.argv else "lgc"])
 
@@ -60,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from ui.tasks_qt import QtTaskRunner
 
     def fatal(title: str, text: str) -> int:
-        # Before the event loop runs, a modal box is the only way to keep the message on screen.
-        box = QMessageBox(QMessageBox.Icon.Critical, title, text)
-        box.setInformativeText("Le logiciel va se fermer. Aucune donnée n'a été modifiée.")
-        box.exec()
+        show_fatal_error(title, text)
         return 2
 
     try:

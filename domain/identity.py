@@ -8,9 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from stdnum.exceptions import ValidationError as _StdnumValidationError
-from stdnum.fr import nir as _nir
-
 from domain.errors import InvalidInput, PermissionDenied
 from domain.text import normalize_trait
 
@@ -139,9 +136,13 @@ def validate_matricule(raw: str) -> str:
         )
     if not _MATRICULE_SHAPE.match(value):
         raise ValueError("Le matricule INS n'a pas la forme d'un NIR ou d'un NIA.")
+    # Imported here: python-stdnum costs ~20 ms to import and start-up needs no key check.
+    from stdnum.exceptions import ValidationError as StdnumValidationError
+    from stdnum.fr import nir
+
     try:
-        _nir.validate(value)
-    except _StdnumValidationError as exc:
+        nir.validate(value)
+    except StdnumValidationError as exc:
         raise ValueError("La clé du matricule INS est fausse : vérifiez la saisie.") from exc
     return value
 

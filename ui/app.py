@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.dto import PatientFile
 from app.version import __version__
@@ -35,6 +35,17 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setApplicationDisplayName("LGC")
     return app
+
+
+def show_fatal_error(title: str, text: str) -> None:
+    """A French message the user must read before the software closes (start-up failures, no traceback).
+
+    Runs before the event loop exists, so a modal ``exec()`` is the only way to keep it on screen.
+    """
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text)
+    box.setInformativeText("Le logiciel va se fermer. Aucune donnée n'a été modifiée.")
+    box.addButton("Fermer", QMessageBox.ButtonRole.AcceptRole)
+    box.exec()
 
 
 def ui_settings_for(data_dir: Path) -> QSettings:

@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._ui_settings = ui_settings
         self.setWindowTitle("LGC")
-        self.resize(QSize(1280, 800))
+        self.resize(QSize(1340, 820))
 
         central = QWidget()
         outer = QVBoxLayout(central)
@@ -112,9 +112,9 @@ class MainWindow(QMainWindow):
 
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.right)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setSizes([520, 760])
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([560, 780])
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 

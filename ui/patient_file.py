@@ -111,6 +111,7 @@ class IdentityTabView(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.history_table.setMinimumHeight(110)
+        self.history_table.setMaximumHeight(220)
         history_layout.addWidget(self.history_table)
         self._content.addWidget(self.history_group)
         scroll.setWidget(content)
@@ -219,6 +220,8 @@ class PatientFileView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = IdentityBanner(today)
         self.tabs = QTabWidget()
+        # Nine tabs must fit side by side on a 1366-pixel screen: compact tabs rather than scroll arrows.
+        self.tabs.setStyleSheet("QTabBar::tab { padding: 4px 6px; }")
         self.identity_tab = IdentityTabView()
         self.identity_tab.edit_requested.connect(self.edit_requested)
         self.tabs.addTab(self.identity_tab, "Identité")

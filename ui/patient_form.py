@@ -68,7 +68,7 @@ FIELD_ORDER = (
 
 _COG_CODE = re.compile(r"^[0-9][0-9AB][0-9]{3}$")
 _DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
-TEAM_COLUMNS = ("Rôle", "Nom", "Profession", "RPPS", "Adresse MSSanté")
+TEAM_COLUMNS = ("Rôle", "Nom", "Profession", "RPPS", "MSSanté")
 TEAM_ROLES = (CareRole.PRESCRIBER, CareRole.CORRESPONDENT)
 DEFAULT_DOCTOR_PROFESSION = "Médecin généraliste"
 
@@ -107,7 +107,7 @@ class PatientFormDialog(QDialog):
     def __init__(self, document_types: list[IdentityDocumentType], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Nouveau patient")
-        self.setMinimumSize(QSize(980, 640))
+        self.setMinimumSize(QSize(1060, 660))
         self.error_labels: dict[str, QLabel] = {}
         self.focus_targets: dict[str, QWidget] = {}
         self.lock_labels: dict[str, QLabel] = {}
@@ -134,8 +134,8 @@ class PatientFormDialog(QDialog):
         columns = QHBoxLayout(content)
         left = QVBoxLayout()
         right = QVBoxLayout()
-        columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+        columns.addLayout(left, 5)
+        columns.addLayout(right, 6)
         scroll.setWidget(content)
         outer.addWidget(scroll, 1)
 
@@ -146,7 +146,11 @@ class PatientFormDialog(QDialog):
         self.birth_name = QLineEdit()
         self._add(id_form, "Nom de naissance", self.birth_name, "birth_name", mandatory=True)
         self.birth_given_names = QLineEdit()
-        self.birth_given_names.setPlaceholderText("Dans l'ordre, séparés par un espace : MARIE CLAIRE")
+        self.birth_given_names.setPlaceholderText("Dans l'ordre, ex. : MARIE CLAIRE")
+        self.birth_given_names.setToolTip(
+            "Tous les prénoms de naissance, dans l'ordre, séparés par un espace ; "
+            "un prénom composé garde son trait d'union (JEAN-PIERRE)."
+        )
         self.first_given_name = QLabel(first_given_name_text(""))
         self.first_given_name.setObjectName("derived")
         self.first_given_name.setStyleSheet("#derived { color: #444; }")
@@ -187,7 +191,11 @@ class PatientFormDialog(QDialog):
         self._add(id_form, "Date de naissance (JJ/MM/AAAA)", self.birth_date, "birth_date", mandatory=True)
 
         self.birth_place = QLineEdit()
-        self.birth_place.setPlaceholderText("Commune ou pays de naissance, ou code INSEE (99999 si inconnu)")
+        self.birth_place.setPlaceholderText("Commune, pays ou code INSEE")
+        self.birth_place.setToolTip(
+            "Tapez le début du nom de la commune ou du pays de naissance (lieux valides à la date de naissance), "
+            "ou son code INSEE ; 99999 si le lieu est inconnu."
+        )
         self.place_model = QStringListModel(self)
         self.completer = QCompleter(self.place_model, self)
         self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
@@ -232,7 +240,14 @@ class PatientFormDialog(QDialog):
         for edit in (self.ins_matricule, self.ins_oid):
             edit.setStyleSheet("QLineEdit { background: #f0f0f0; color: #333; }")
             edit.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self._add(id_form, "Matricule INS", self.ins_matricule, "ins")
+        self.ins_note = QLabel(
+            "INS non qualifié : il n'est ni affiché dans le dossier ni transmis "
+            "tant que l'identité n'est pas qualifiée."
+        )
+        self.ins_note.setWordWrap(True)
+        self.ins_note.setStyleSheet("color: #444;")
+        self.ins_note.hide()
+        self._add(id_form, "Matricule INS", self.ins_matricule, "ins", extra=self.ins_note)
         self._add(id_form, "OID de l'INS", self.ins_oid, "ins_oid")
         self.mandatory_legend = QLabel("* champ obligatoire (les 5 traits de l'INS)")
         self.mandatory_legend.setStyleSheet("color: #444;")
@@ -280,7 +295,10 @@ class PatientFormDialog(QDialog):
         self.team_table.setHorizontalHeaderLabels(list(TEAM_COLUMNS))
         self.team_table.verticalHeader().hide()
         self.team_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.team_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        team_header = self.team_table.horizontalHeader()
+        modes = ("ResizeToContents", "Stretch", "Stretch", "ResizeToContents", "Stretch")
+        for column, mode in enumerate(modes):
+            team_header.setSectionResizeMode(column, getattr(QHeaderView.ResizeMode, mode))
         self.team_table.setMinimumHeight(110)
         t_layout.addWidget(self.team_table)
         team_buttons = QHBoxLayout()
@@ -333,13 +351,16 @@ class PatientFormDialog(QDialog):
         column.setSpacing(2)
         line = QHBoxLayout()
         line.setSpacing(4)
-        line.addWidget(widget, 1)
+        fixed_width = widget.maximumWidth() < 10_000
+        line.addWidget(widget, 0 if fixed_width else 1)
         if key in STRICT_FIELDS:
             lock = QLabel()
             lock.setPixmap(icon("verrou.svg").pixmap(QSize(16, 16)))
             lock.hide()
             self.lock_labels[key] = lock
             line.addWidget(lock)
+        if fixed_width:
+            line.addStretch(1)
         column.addLayout(line)
         if extra is not None:
             column.addWidget(extra)
@@ -403,6 +424,7 @@ class PatientFormDialog(QDialog):
         if identity.ins is not None:
             self.ins_matricule.setText(format_matricule(identity.ins.matricule))
             self.ins_oid.setText(f"{identity.ins.oid} ({identity.ins.nature})")
+            self.ins_note.setVisible(identity.transmittable_ins is None)
         contact = patient.contact
         self.address.setPlainText("\n".join(contact.address_lines))
         self.postal_code.setText(contact.postal_code)

@@ -47,7 +47,15 @@ log = logging.getLogger("lgc.ui")
 
 DEBOUNCE_MS = 150
 
-COLUMNS = ("Nom", "Prénom", "Date de naissance", "Sexe", "Statut de l'identité", "Attributs")
+COLUMNS = ("Nom", "Prénom", "Naissance", "Sexe", "Statut", "Attributs")
+COLUMN_TOOLTIPS = (
+    "Nom utilisé, et nom de naissance quand il diffère",
+    "Prénom utilisé, et 1er prénom de naissance entre parenthèses quand il diffère",
+    "Date de naissance (JJ/MM/AAAA)",
+    "Sexe : F féminin, M masculin, I indéterminé",
+    "Statut de l'identité (RNIV) : provisoire, récupérée, validée ou qualifiée",
+    "Attributs de l'identité : douteuse, fictive, homonyme",
+)
 COL_NAME, COL_GIVEN, COL_BIRTH, COL_SEX, COL_STATUS, COL_ATTRIBUTES = range(len(COLUMNS))
 
 _ModelIndex = QModelIndex | QPersistentModelIndex
@@ -111,8 +119,12 @@ class PatientListModel(QAbstractTableModel):
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         """French column titles."""
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TOOLTIPS[section]
         return None
 
     def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -189,6 +201,8 @@ class PatientTableView(QTableView):
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
         self.verticalHeader().hide()
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.doubleClicked.connect(self._open_index)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
@@ -263,9 +277,10 @@ class PatientListView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_GIVEN, QHeaderView.ResizeMode.Interactive)
+        header.setMinimumSectionSize(36)
         for column in (COL_BIRTH, COL_SEX, COL_STATUS, COL_ATTRIBUTES):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(COL_GIVEN, 150)
+        header.resizeSection(COL_GIVEN, 115)
 
     def show_error(self, text: str) -> None:
         """A French message under the box (red, prefixed so colour is not the only carrier)."""

@@ -96,8 +96,18 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
+SCHEMA_HEAD = "0001"
+"""The newest migration of this build, kept as a constant so that a normal start-up (store already at head)
+does not import alembic (~110 ms). tests/integration/test_store.py checks it against the migration scripts."""
+
+
 def head_revision() -> str:
     """The newest migration this build knows."""
+    return SCHEMA_HEAD
+
+
+def scripted_head_revision() -> str:
+    """The head according to alembic's migration scripts (the source of truth SCHEMA_HEAD must match)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -233,7 +243,7 @@ def open_database(url: str, *, backup_dir: Path | None = None, backup_keep: int 
     try:
         current = current_revision(engine)
         head = head_revision()
-        if current is not None and current not in known_revisions():
+        if current is not None and current != head and current not in known_revisions():
             raise StorageError(
                 f"Cette base a été créée par une version plus récente de LGC (schéma {current}). "
                 "Installez cette version plus récente : la base n'a pas été modifiée."

@@ -149,6 +149,12 @@ def test_tampering_with_a_trace_breaks_the_chain(database_url: str) -> None:
         engine.dispose()
 
 
+def test_schema_head_constant_matches_the_migration_scripts() -> None:
+    from adapters.db.database import SCHEMA_HEAD, scripted_head_revision
+
+    assert scripted_head_revision() == SCHEMA_HEAD, "update SCHEMA_HEAD in adapters/db/database.py"
+
+
 def test_migrations_create_the_schema_and_match_the_models(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
