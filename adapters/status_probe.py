@@ -115,9 +115,7 @@ def translate_transport_error(exc: httpx.HTTPError, label: str) -> RemoteService
             f"Le service {label} ne répond pas (délai dépassé). Réessayez dans quelques instants.",
             retryable=True,
         )
-    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(
-        exc
-    ):
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return RemoteServiceError(
             f"Le certificat présenté par le service {label} n'est pas reconnu : la connexion sécurisée "
             "a été refusée. Vérifiez l'autorité de certification configurée.",
@@ -133,8 +131,7 @@ def translate_transport_error(exc: httpx.HTTPError, label: str) -> RemoteService
         )
     if isinstance(exc, httpx.ConnectError) and ssl_errors:
         return RemoteServiceError(
-            f"La connexion sécurisée au service {label} n'a pas pu être établie. "
-            "Vérifiez la configuration du service.",
+            f"La connexion sécurisée au service {label} n'a pas pu être établie. Vérifiez la configuration du service.",
             retryable=False,
         )
     if isinstance(exc, httpx.ConnectError):
@@ -285,14 +282,12 @@ class HttpsStatusGateway:
         _log.warning("HTTP %d from %s", status, self._label)
         if status >= 500:
             return RemoteServiceError(
-                f"Le service {self._label} rencontre une difficulté (erreur HTTP {status}). "
-                "Réessayez plus tard.",
+                f"Le service {self._label} rencontre une difficulté (erreur HTTP {status}). Réessayez plus tard.",
                 retryable=True,
             )
         if status in {408, 429}:
             return RemoteServiceError(
-                f"Le service {self._label} est surchargé (erreur HTTP {status}). "
-                "Réessayez dans quelques instants.",
+                f"Le service {self._label} est surchargé (erreur HTTP {status}). Réessayez dans quelques instants.",
                 retryable=True,
             )
         return RemoteServiceError(

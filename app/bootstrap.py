@@ -8,9 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.ports import Clock, UnitOfWorkFactory
-from domain.remote import RemoteStatus, StatusGateway
-
 from app.clock import SystemClock
 from app.demo import DEFAULT_DEMO_USER
 from app.services.connectivity import ConnectivityService
@@ -22,6 +19,8 @@ from app.services.practice import PracticeService
 from app.session import CurrentUser
 from app.settings import ServiceEndpoint, Settings
 from app.tasks import InlineTaskRunner, TaskRunner
+from domain.ports import Clock, SecretStore, UnitOfWorkFactory
+from domain.remote import RemoteStatus, StatusGateway
 
 log = logging.getLogger("lgc.bootstrap")
 
@@ -42,6 +41,7 @@ class Services:
     maintenance: MaintenanceService
     demo: DemoDataService
     connectivity: ConnectivityService
+    secrets: SecretStore
     backup_before_migration: Path | None
     migrated_from: str | None
     schema_revision: str
@@ -61,6 +61,7 @@ def build(
     clock: Clock | None = None,
     uow: UnitOfWorkFactory | None = None,
     endpoints: dict[str, ServiceEndpoint] | None = None,
+    secrets: SecretStore | None = None,
 ) -> Services:
     """Open the store (migrating it after a backup copy) and build every service.
 
@@ -74,10 +75,12 @@ def build(
     from adapters.db.database import close_engine, open_database
     from adapters.db.maintenance import maintenance_for
     from adapters.db.repositories import SqlUnitOfWorkFactory
+    from adapters.secrets.keyring_store import KeyringSecretStore
 
     tasks = tasks or InlineTaskRunner()
     clock = clock or SystemClock()
-    url = settings.effective_database_url
+    secrets = secrets or KeyringSecretStore()
+    url = database_url_with_secret(settings.effective_database_url, secrets)
     engine, outcome = open_database(url, backup_dir=settings.backup_dir, backup_keep=settings.backup_keep)
     uow_factory = uow or SqlUnitOfWorkFactory(engine)
     cog = CsvCogReferential(RESOURCE_DIR / "cog", cache_dir=settings.cache_dir)
@@ -100,12 +103,34 @@ def build(
         maintenance=MaintenanceService(uow_factory, maintenance_for(engine, url), clock, actor="Maintenance (lgc)"),
         demo=DemoDataService(uow_factory, cog.demo_places),
         connectivity=ConnectivityService(gateways),
+        secrets=secrets,
         backup_before_migration=outcome.backup_path,
         migrated_from=outcome.from_revision,
         schema_revision=outcome.to_revision,
     )
     services._closers.append(lambda: close_engine(engine))
     return services
+
+
+DATABASE_PASSWORD_SECRET = "base-de-donnees"  # noqa: S105 - the name of the secret, not a secret
+
+
+def database_url_with_secret(url: str, secrets: SecretStore) -> str:
+    """Add the PostgreSQL password from the credential store when the URL has none.
+
+    The password never sits in lgc.toml: ``lgc secret set base-de-donnees`` stores it in the OS store.
+    """
+    if not url.startswith("postgresql"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password:
+        return url
+    password = secrets.get(DATABASE_PASSWORD_SECRET)
+    if not password:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 class _LazyStatusGateway:
@@ -170,3 +195,10 @@ def start_demo_sandbox(settings: Settings) -> tuple[Callable[[], None], dict[str
         name: ServiceEndpoint(url=harness.url(name), ca_cert=ca, timeout_s=10.0) for name in harness.service_names
     }
     return harness.stop, endpoints
+
+
+def secret_store() -> SecretStore:
+    """The credential-store adapter (for the command line)."""
+    from adapters.secrets.keyring_store import KeyringSecretStore
+
+    return KeyringSecretStore()

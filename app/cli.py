@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="affiche la version technique et quitte")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", parents=[common], help="lance l'application (mode démonstration sur une nouvelle installation)")
+    sub.add_parser(
+        "run", parents=[common], help="lance l'application (mode démonstration sur une nouvelle installation)"
+    )
     sub.add_parser("selftest", parents=[common], help="crée et migre une base dans un dossier temporaire")
     demo = sub.add_parser("demo-data", parents=[common], help="ajoute des patients de démonstration")
     demo.add_argument("--patients", type=int, default=2000)
@@ -50,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("file", type=Path)
     restore = sub.add_parser("restore", parents=[common], help="restaure la base depuis FICHIER")
     restore.add_argument("file", type=Path)
+    secret = sub.add_parser("secret", parents=[common], help="secrets dans le trousseau du système")
+    secret.add_argument("action", choices=["set", "delete"])
+    secret.add_argument("name", help="ex. base-de-donnees (mot de passe PostgreSQL)")
     bench = sub.add_parser("bench", parents=[common], help="lance bench/NOM.py")
     bench.add_argument("name")
     bench.add_argument("args", nargs=argparse.REMAINDER)
@@ -81,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bench(args.name, args.args, args)
         if command == "sandbox":
             return _sandbox(args)
+        if command == "secret":
+            return _secret(args)
         return _with_services(command, args)
     except InvalidInput as exc:
         print(f"Erreur : {exc.message_fr}", file=sys.stderr)
@@ -170,7 +177,8 @@ def _selftest() -> int:
             if not found.rows:
                 print("selftest : la recherche ne trouve rien", file=sys.stderr)
                 return 1
-            print(f"selftest OK : schéma {services.schema_revision}, {services.practice.overview().patient_count} patients")
+            count = services.practice.overview().patient_count
+            print(f"selftest OK : schéma {services.schema_revision}, {count} patients")
         finally:
             services.close()
     return 0
@@ -187,6 +195,26 @@ def _sandbox(args: argparse.Namespace) -> int:
         run_foreground(settings.data_dir, {k: int(v) for k, v in ports.items()}, faults)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
+    return 0
+
+
+def _secret(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app.bootstrap import secret_store
+
+    store = secret_store()
+    if args.action == "delete":
+        store.delete(args.name)
+        print(f"Secret « {args.name} » supprimé.")
+        return 0
+    value = (
+        getpass.getpass(f"Valeur de « {args.name} » : ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    )
+    if not value:
+        raise InvalidInput("Valeur vide : rien n'a été enregistré.")
+    store.set(args.name, value)
+    print(f"Secret « {args.name} » enregistré dans le trousseau du système.")
     return 0
 
 

@@ -32,7 +32,6 @@ def populated_data_dir(patients: int, seed: int = 2024) -> tuple[Path, float]:
     if marker.exists():
         return directory, 0.0
     from app.bootstrap import build
-
     from app.settings import load_settings
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, emit, populated_data_dir  # noqa: E402
+from _common import ROOT, emit, populated_data_dir
 
 BARE_QT = """
 import os, psutil
@@ -30,7 +30,6 @@ def main() -> None:
     data_dir, _ = populated_data_dir(args.patients)
 
     import psutil
-
     from _gui import open_app, wait_until
 
     opened = open_app(data_dir)
@@ -47,13 +46,19 @@ def main() -> None:
         for text in ("ma", "dupont", "12/03/1952", ""):
             before = len(results)
             box.setText(text)
-            wait_until(opened.app, lambda b=before: len(results) > b, 30)
+
+            def answered(b: int = before) -> bool:
+                return len(results) > b
+
+            wait_until(opened.app, answered, 30)
         for _ in range(50):
             opened.app.processEvents()
         rss = psutil.Process().memory_info().rss
     finally:
         opened.close()
-    bare = int(subprocess.run([sys.executable, "-c", BARE_QT], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    bare = int(
+        subprocess.run([sys.executable, "-c", BARE_QT], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    )
     emit(
         {
             "bench": "memory",

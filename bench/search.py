@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, median, percentile, populated_data_dir  # noqa: E402
+from _common import emit, median, percentile, populated_data_dir
 
 
 def realistic_queries(data_dir: Path, count: int, seed: int = 7) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, emit, populated_data_dir  # noqa: E402
+from _common import ROOT, emit, populated_data_dir
 
 BARE_QT = """
 import sys, time, psutil

@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, populated_data_dir  # noqa: E402
-from _gui import open_app  # noqa: E402
+from _common import emit, populated_data_dir
+from _gui import open_app
 
 TICK_MS = 5
 

@@ -9,7 +9,6 @@ from typing import Protocol
 
 from domain.identity import UNKNOWN_BIRTH_PLACE
 
-
 FRANCE_COUNTRY_CODE = "99100"
 
 
@@ -86,9 +85,7 @@ def cog_problem(referential: CogReferential, code: str, at: dt.date) -> str | No
     periods = referential.periods(code)
     if not periods:
         return f"Code lieu de naissance {code} inconnu du référentiel INSEE."
-    spans = ", ".join(
-        f"{p.label} du {_fr(p.valid_from)} au {_fr(p.valid_to)}" for p in periods[:3]
-    )
+    spans = ", ".join(f"{p.label} du {_fr(p.valid_from)} au {_fr(p.valid_to)}" for p in periods[:3])
     return (
         f"Le code {code} n'était pas valide le {at.strftime('%d/%m/%Y')} ({spans}) : choisissez le lieu "
         "tel qu'il existait à la date de naissance."

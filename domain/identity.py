@@ -253,9 +253,7 @@ def parse_given_names(raw: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def validate_traits(
-    traits: IdentityTraits, *, today: dt.date, cog_validator: CogValidator
-) -> IdentityTraits:
+def validate_traits(traits: IdentityTraits, *, today: dt.date, cog_validator: CogValidator) -> IdentityTraits:
     """Check and normalise traits typed by a user; return the normalised traits.
 
     Mandatory (INS rule 5): nom de naissance, 1er prénom de naissance, date de naissance, sexe, lieu de
@@ -298,9 +296,7 @@ def validate_traits(
 
     code = traits.birth_place_code.strip().upper()
     if not code:
-        errors["birth_place_code"] = (
-            "Le lieu de naissance est obligatoire (code INSEE ; 99999 s'il est inconnu)."
-        )
+        errors["birth_place_code"] = "Le lieu de naissance est obligatoire (code INSEE ; 99999 s'il est inconnu)."
     elif not re.fullmatch(r"[0-9][0-9AB][0-9]{3}", code):
         errors["birth_place_code"] = "Le lieu de naissance doit être un code INSEE (COG) de 5 caractères."
     elif code != UNKNOWN_BIRTH_PLACE and traits.birth_date is not None and "birth_date" not in errors:
@@ -353,16 +349,11 @@ def change_identity(
         PermissionDenied: a non-administrator tried to change a protected strict trait.
     """
     before = current.status
-    changed = tuple(
-        name
-        for name in STRICT_TRAITS
-        if getattr(current.traits, name) != getattr(traits, name)
-    )
+    changed = tuple(name for name in STRICT_TRAITS if getattr(current.traits, name) != getattr(traits, name))
     if changed and before.protects_strict_traits and not actor_is_admin:
         labels = ", ".join(STRICT_TRAIT_LABELS[n] for n in changed)
         raise PermissionDenied(
-            f"Identité {before.label_fr} : les traits stricts ({labels}) ne sont modifiables que par "
-            "un administrateur."
+            f"Identité {before.label_fr} : les traits stricts ({labels}) ne sont modifiables que par un administrateur."
         )
     ins = current.ins
     from_insi = current.from_insi

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -187,4 +187,20 @@ class DatabaseMaintenance(Protocol):
 
     def restore(self, source: Path) -> Path:
         """Replace the store with a backup; return where the previous store was kept."""
+        ...
+
+
+class SecretStore(Protocol):
+    """The operating system's credential store (tokens, certificate passwords, database password)."""
+
+    def get(self, name: str) -> str | None:
+        """The secret, or None when none is stored. Raises SecretStoreUnavailable."""
+        ...
+
+    def set(self, name: str, value: str) -> None:
+        """Store a secret. Raises SecretStoreUnavailable."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Forget a secret (no error when absent). Raises SecretStoreUnavailable."""
         ...

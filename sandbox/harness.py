@@ -517,7 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Serve GET."""
         self._dispatch()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 (http.server API names)
 
     def _dispatch(self) -> None:
         slot = self.server.slot
@@ -551,9 +551,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._reset()
                     return
             case FaultKind.HTTP_5XX:
-                self._send(
-                    SandboxResponse.text(f"Erreur {fault.status} (panne simulée)", status=fault.status)
-                )
+                self._send(SandboxResponse.text(f"Erreur {fault.status} (panne simulée)", status=fault.status))
                 return
             case FaultKind.SOAP_FAULT:
                 envelope = soap_fault_envelope(
@@ -729,9 +727,7 @@ class SandboxHarness:
             self._stopping = threading.Event()
             try:
                 for slot in self._slots.values():
-                    server = _ServiceServer(
-                        slot, self._server_context(slot.require_client_cert), self._stopping
-                    )
+                    server = _ServiceServer(slot, self._server_context(slot.require_client_cert), self._stopping)
                     slot.server = server
                     thread = threading.Thread(
                         target=server.serve_forever,
@@ -741,9 +737,7 @@ class SandboxHarness:
                     )
                     thread.start()
                     slot.thread = thread  # only a started loop may be shut down (shutdown() waits for it)
-                    _log.info(
-                        "Sandbox %s listening on https://%s:%d", slot.name, LOOPBACK, server.server_port
-                    )
+                    _log.info("Sandbox %s listening on https://%s:%d", slot.name, LOOPBACK, server.server_port)
             except BaseException:
                 self._stop_servers()
                 raise
@@ -882,8 +876,6 @@ class SandboxHarness:
                 slot.thread.join(max(0.0, deadline - time.monotonic()))
             lingering = server.join_handlers(deadline)
             if lingering:
-                _log.warning(
-                    "Sandbox %s: %d connection thread(s) still busy at stop", slot.name, len(lingering)
-                )
+                _log.warning("Sandbox %s: %d connection thread(s) still busy at stop", slot.name, len(lingering))
             slot.server = None
             slot.thread = None

@@ -97,9 +97,7 @@ def run_foreground(
     """
     stream = out if out is not None else sys.stdout
     stop = stop_event if stop_event is not None else threading.Event()
-    harness = build_harness(
-        data_dir, ports, faults, require_client_cert=require_client_cert, latencies=latencies
-    )
+    harness = build_harness(data_dir, ports, faults, require_client_cert=require_client_cert, latencies=latencies)
 
     # Signal handlers can only be installed from the main thread; elsewhere stop_event is the way out.
     in_main_thread = threading.current_thread() is threading.main_thread()

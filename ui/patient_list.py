@@ -256,19 +256,26 @@ class PatientListView(QWidget):
         self.error_label.setObjectName("searchError")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("#searchError { color: #b00020; }")
-        self.error_label.hide()
         self.hint_label = QLabel()
         self.hint_label.setObjectName("searchHint")
         self.hint_label.setWordWrap(True)
         self.hint_label.setStyleSheet("#searchHint { color: #555; font-style: italic; }")
-        self.hint_label.hide()
+        # The message lines live in a box of constant height: showing or clearing a message must not resize
+        # the table, whose relayout stalled the event loop at every keystroke (bench/ui_stall).
+        messages = QWidget()
+        messages_layout = QVBoxLayout(messages)
+        messages_layout.setContentsMargins(0, 0, 0, 0)
+        messages_layout.setSpacing(0)
+        messages_layout.addWidget(self.error_label)
+        messages_layout.addWidget(self.hint_label)
+        messages_layout.addStretch(1)
+        messages.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 2)
         self.table = PatientTableView()
         self.count_label = QLabel()
         self.count_label.setObjectName("countLabel")
         self.count_label.setWordWrap(True)
         layout.addWidget(self.search_box)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.hint_label)
+        layout.addWidget(messages)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count_label)
 
@@ -278,19 +285,27 @@ class PatientListView(QWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_GIVEN, QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(36)
-        for column in (COL_BIRTH, COL_SEX, COL_STATUS, COL_ATTRIBUTES):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(COL_GIVEN, 115)
+        # Fixed widths from the font, computed once: ResizeToContents asks every row for its size hint at each
+        # new result set, which stalled the event loop by tens of milliseconds (bench/ui_stall).
+        metrics = self.table.fontMetrics()
+        widths = {
+            COL_GIVEN: 115,
+            COL_BIRTH: metrics.horizontalAdvance("00/00/00000") + 12,
+            COL_SEX: metrics.horizontalAdvance("Sexe") + 14,
+            COL_STATUS: metrics.horizontalAdvance("récupérée") + 40,
+            COL_ATTRIBUTES: metrics.horizontalAdvance("homonyme") + 40,
+        }
+        for column, width in widths.items():
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
 
     def show_error(self, text: str) -> None:
         """A French message under the box (red, prefixed so colour is not the only carrier)."""
         self.error_label.setText(f"⚠ {text}" if text else "")
-        self.error_label.setVisible(bool(text))
 
     def show_hint(self, text: str) -> None:
         """A remark under the box (incomplete date…)."""
         self.hint_label.setText(text)
-        self.hint_label.setVisible(bool(text))
 
 
 def count_text(shown: int, truncated: bool) -> str:

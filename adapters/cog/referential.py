@@ -605,8 +605,7 @@ def _query_keys(query: str) -> list[str]:
     # ("st" alone may be the start of "Strasbourg").
     complete = bool(folded) and not folded[-1].isalnum()
     expanded_words = [
-        _ABBREVIATIONS.get(word, word) if (i < len(words) - 1 or complete) else word
-        for i, word in enumerate(words)
+        _ABBREVIATIONS.get(word, word) if (i < len(words) - 1 or complete) else word for i, word in enumerate(words)
     ]
     expanded = "".join(expanded_words)
     keys = [expanded] if expanded != typed else []

@@ -150,8 +150,7 @@ def check_sqlite_file(path: Path) -> None:
         )
     if not _writable(path) or not _writable_dir(path.parent):
         raise StorageError(
-            f"La base {path} est en lecture seule : vérifiez les droits du fichier et du dossier. "
-            "Rien n'a été modifié."
+            f"La base {path} est en lecture seule : vérifiez les droits du fichier et du dossier. Rien n'a été modifié."
         )
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
@@ -224,7 +223,9 @@ def prune_backups(directory: Path, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def open_database(url: str, *, backup_dir: Path | None = None, backup_keep: int = 10) -> tuple[Engine, MigrationOutcome]:
+def open_database(
+    url: str, *, backup_dir: Path | None = None, backup_keep: int = 10
+) -> tuple[Engine, MigrationOutcome]:
     """Open (and create or migrate) the store.
 
     SQLite: the file is checked first; before any migration of an existing file a backup copy is made.

@@ -101,7 +101,16 @@ class PostgresMaintenance:
         self._engine.dispose()
         args, env = self._args()
         self._run(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", *args, "-d", self._url.database or "lgc", str(source)],
+            [
+                "pg_restore",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                *args,
+                "-d",
+                self._url.database or "lgc",
+                str(source),
+            ],
             env,
         )
         return source

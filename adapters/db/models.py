@@ -87,9 +87,7 @@ class PatientRowModel(Base):
     ins_matricule: Mapped[str | None] = mapped_column(String(15), nullable=True, index=True)
     ins_oid: Mapped[str | None] = mapped_column(String(40), nullable=True)
     from_insi: Mapped[bool] = mapped_column(Boolean, default=False)
-    high_trust_document: Mapped[str | None] = mapped_column(
-        ForeignKey("identity_document_type.code"), nullable=True
-    )
+    high_trust_document: Mapped[str | None] = mapped_column(ForeignKey("identity_document_type.code"), nullable=True)
     doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
     fictitious: Mapped[bool] = mapped_column(Boolean, default=False)
     homonym: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -112,9 +110,7 @@ class PatientSearchTermRow(Base):
     """One search key of a patient (rule 17): every name and first name, whole and in parts."""
 
     __tablename__ = "patient_search_term"
-    patient_id: Mapped[int] = mapped_column(
-        ForeignKey("patient.id", ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), primary_key=True)
     term: Mapped[str] = mapped_column(SearchKey, primary_key=True)
 
     __table_args__ = (Index("ix_patient_search_term_term", "term", "patient_id"),)

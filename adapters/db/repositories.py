@@ -179,18 +179,14 @@ class SqlPatientRepository:
     def count_by_status(self) -> dict[IdentityStatus, int]:
         """Number of patients per identity status (INS qualification indicators)."""
         counts = dict.fromkeys(IdentityStatus, 0)
-        for status, n in self._s.execute(
-            select(PatientRowModel.status, func.count()).group_by(PatientRowModel.status)
-        ):
+        for status, n in self._s.execute(select(PatientRowModel.status, func.count()).group_by(PatientRowModel.status)):
             counts[IdentityStatus(status)] = int(n)
         return counts
 
     def status_history(self, patient_id: int) -> list[StatusChange]:
         """Status history, oldest first."""
         rows = self._s.scalars(
-            select(StatusChangeRow)
-            .where(StatusChangeRow.patient_id == patient_id)
-            .order_by(StatusChangeRow.id)
+            select(StatusChangeRow).where(StatusChangeRow.patient_id == patient_id).order_by(StatusChangeRow.id)
         ).all()
         return [
             StatusChange(
@@ -293,7 +289,9 @@ def build_search(session: Session, query: SearchQuery, limit: int) -> Select[Any
         driver = prefixes[0]
         in_range = and_(terms.term >= driver, terms.term < prefix_upper_bound(driver))
         hits = session.scalar(
-            select(func.count()).select_from(select(terms.patient_id).where(in_range).limit(DRIVE_BY_TERM_MAX).subquery())
+            select(func.count()).select_from(
+                select(terms.patient_id).where(in_range).limit(DRIVE_BY_TERM_MAX).subquery()
+            )
         )
         if (hits or 0) < DRIVE_BY_TERM_MAX:
             matched = select(terms.patient_id).where(in_range).distinct().subquery()
@@ -301,9 +299,7 @@ def build_search(session: Session, query: SearchQuery, limit: int) -> Select[Any
             prefixes = prefixes[1:]
     for prefix in prefixes:
         stmt = stmt.where(
-            exists().where(
-                terms.patient_id == p.id, terms.term >= prefix, terms.term < prefix_upper_bound(prefix)
-            )
+            exists().where(terms.patient_id == p.id, terms.term >= prefix, terms.term < prefix_upper_bound(prefix))
         )
     return stmt.order_by(p.sort_key, p.id).limit(limit)
 

@@ -6,10 +6,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from app.demo import DemoPatientGenerator, DemoPlaceSource, install_demo_practice
 from domain.identity import IdentityStatus, StatusChange
 from domain.ports import UnitOfWorkFactory
-
-from app.demo import DemoPatientGenerator, DemoPlaceSource, install_demo_practice
 
 log = logging.getLogger("lgc.demo")
 

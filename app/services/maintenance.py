@@ -26,7 +26,10 @@ class MaintenanceService:
         with self._uow() as uow:
             uow.audit.append(
                 AuditEvent(
-                    at=self._clock.now(), actor=self._actor, action=AuditAction.DATABASE_BACKUP, detail={"fichier": str(path)}
+                    at=self._clock.now(),
+                    actor=self._actor,
+                    action=AuditAction.DATABASE_BACKUP,
+                    detail={"fichier": str(path)},
                 )
             )
             uow.commit()

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from app.dto import PatientFile, PatientForm, SearchResult
 from domain.audit import AuditAction, AuditEvent
 from domain.cog import CogReferential, cog_problem
 from domain.errors import ConflictError, InvalidInput
@@ -24,8 +25,6 @@ from domain.patient import CareTeamMember, Contact, Patient, validate_care_team,
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.practice import IdentityDocumentType, UserAccount
 from domain.search import SearchQuery, parse_query
-
-from app.dto import PatientFile, PatientForm, SearchResult
 
 log = logging.getLogger("lgc.patients")
 
@@ -89,9 +88,7 @@ class PatientService:
         hint = ""
         if query.incomplete:
             hint = "Saisie incomplète ignorée : date attendue JJ/MM/AAAA, matricule INS sur 15 caractères."
-        return SearchResult(
-            request_id=request_id, rows=tuple(rows[:cap]), truncated=len(rows) > cap, hint=hint
-        )
+        return SearchResult(request_id=request_id, rows=tuple(rows[:cap]), truncated=len(rows) > cap, hint=hint)
 
     # -- read -------------------------------------------------------------------------------------
     def open_patient(self, patient_id: int) -> PatientFile:
@@ -156,9 +153,7 @@ class PatientService:
             doc_types = uow.practice.identity_document_types()
             current = uow.patients.get(patient_id)
             if current.version != version:
-                raise ConflictError(
-                    "Ce dossier a été modifié sur un autre poste depuis son ouverture : rouvrez-le."
-                )
+                raise ConflictError("Ce dossier a été modifié sur un autre poste depuis son ouverture : rouvrez-le.")
             traits, contact, team, document = self._check_form(form, doc_types)
             result = change_identity(
                 current.identity,

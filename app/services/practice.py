@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from app.dto import PracticeOverview
+from app.session import CurrentUser
 from domain.audit import AuditAction, AuditEvent
 from domain.errors import InvalidInput, NotFound
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.practice import DEFAULT_IDENTITY_DOCUMENT_TYPES, IdentityDocumentType, UserAccount
-
-from app.dto import PracticeOverview
-from app.session import CurrentUser
 
 log = logging.getLogger("lgc.practice")
 

@@ -151,9 +151,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_status_change")),
     )
     with op.batch_alter_table("identity_status_change", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_identity_status_change_patient_id"), ["patient_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_identity_status_change_patient_id"), ["patient_id"], unique=False)
 
     op.create_table(
         "patient_search_term",

@@ -183,9 +183,7 @@ def test_fixed_ports_are_honoured(sandbox_pki: TestPki, trust_sandbox: ssl.SSLCo
             assert client.get(harness.url("status", "/status")).status_code == 200
 
 
-def test_several_services_each_get_their_own_server(
-    sandbox_pki: TestPki, trust_sandbox: ssl.SSLContext
-) -> None:
+def test_several_services_each_get_their_own_server(sandbox_pki: TestPki, trust_sandbox: ssl.SSLContext) -> None:
     class Other:
         name = "other"
 
@@ -199,9 +197,7 @@ def test_several_services_each_get_their_own_server(
         assert client.get(harness.url("other", "/")).text == "other"
 
 
-def test_a_failing_service_answers_500_and_keeps_serving(
-    sandbox_pki: TestPki, trust_sandbox: ssl.SSLContext
-) -> None:
+def test_a_failing_service_answers_500_and_keeps_serving(sandbox_pki: TestPki, trust_sandbox: ssl.SSLContext) -> None:
     class Broken:
         name = "broken"
 
@@ -227,9 +223,7 @@ def test_configuration_mistakes_are_rejected(sandbox_pki: TestPki) -> None:
 # -- mutual TLS --------------------------------------------------------------------------------------
 
 
-def test_mutual_tls_rejects_a_client_without_certificate(
-    mtls_harness: SandboxHarness, sandbox_pki: TestPki
-) -> None:
+def test_mutual_tls_rejects_a_client_without_certificate(mtls_harness: SandboxHarness, sandbox_pki: TestPki) -> None:
     # TLS 1.3 reports the server's refusal on the first read, TLS 1.2 at connect: either is a transport error.
     with _client(_mtls_context(sandbox_pki, None)) as client, pytest.raises(httpx.TransportError):
         client.get(mtls_harness.url("status", "/status"))
@@ -261,9 +255,7 @@ def test_mutual_tls_accepts_a_certificate_of_the_test_ca_and_passes_its_subject(
 # -- faults ------------------------------------------------------------------------------------------
 
 
-def test_delay_fault_answers_late_but_normally(
-    status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext
-) -> None:
+def test_delay_fault_answers_late_but_normally(status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext) -> None:
     url = status_harness.url("status", "/status")
     status_harness.set_fault("status", Fault.delay(0.2))
     with _client(trust_sandbox, timeout_s=10) as client:
@@ -286,9 +278,7 @@ def test_http_5xx_fault(status_harness: SandboxHarness, trust_sandbox: ssl.SSLCo
 def test_soap_fault_is_a_soap12_fault_with_a_siram_error(
     status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext
 ) -> None:
-    status_harness.set_fault(
-        "status", Fault.soap_fault("DESIR_560", message="Données invalides", sender=True)
-    )
+    status_harness.set_fault("status", Fault.soap_fault("DESIR_560", message="Données invalides", sender=True))
 
     with _client(trust_sandbox) as client:
         response = client.post(status_harness.url("status", "/status"), content=b"<x/>")
@@ -323,9 +313,7 @@ def test_hang_fault_never_answers(status_harness: SandboxHarness, trust_sandbox:
         client.get(status_harness.url("status", "/status"))
 
 
-def test_latency_applies_to_every_answer(
-    status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext
-) -> None:
+def test_latency_applies_to_every_answer(status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext) -> None:
     url = status_harness.url("status", "/status")
     status_harness.set_latency("status", 5)
     with _client(trust_sandbox, timeout_s=0.3) as client, pytest.raises(httpx.ReadTimeout):
@@ -336,9 +324,7 @@ def test_latency_applies_to_every_answer(
         assert client.get(url).status_code == 200
 
 
-def test_fault_limited_to_a_number_of_requests(
-    status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext
-) -> None:
+def test_fault_limited_to_a_number_of_requests(status_harness: SandboxHarness, trust_sandbox: ssl.SSLContext) -> None:
     status_harness.set_fault("status", Fault.http_5xx(503, times=2))
     url = status_harness.url("status", "/status")
 
@@ -465,9 +451,7 @@ def test_default_services_include_status() -> None:
     assert [s.name for s in default_services()] == ["status"]
 
 
-def test_run_foreground_prints_urls_and_stops_on_request(
-    tmp_path: Path, wait_until: Callable[..., None]
-) -> None:
+def test_run_foreground_prints_urls_and_stops_on_request(tmp_path: Path, wait_until: Callable[..., None]) -> None:
     out = io.StringIO()
     stop = threading.Event()
     errors: list[BaseException] = []

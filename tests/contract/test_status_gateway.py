@@ -67,9 +67,7 @@ def test_faults_become_remote_service_errors(
     assert status_harness.url("status").removeprefix("https://") in caught.value.message_fr
 
 
-def test_soap_fault_message_carries_the_siram_text(
-    status_harness: SandboxHarness, gateway: HttpsStatusGateway
-) -> None:
+def test_soap_fault_message_carries_the_siram_text(status_harness: SandboxHarness, gateway: HttpsStatusGateway) -> None:
     status_harness.set_fault("status", Fault.soap_fault("DESIR_500", message="Base indisponible"))
 
     with pytest.raises(RemoteServiceError) as caught:
@@ -79,9 +77,7 @@ def test_soap_fault_message_carries_the_siram_text(
     assert "Réessayez" in caught.value.message_fr
 
 
-def test_latency_beyond_the_timeout_is_a_timeout(
-    status_harness: SandboxHarness, gateway: HttpsStatusGateway
-) -> None:
+def test_latency_beyond_the_timeout_is_a_timeout(status_harness: SandboxHarness, gateway: HttpsStatusGateway) -> None:
     status_harness.set_latency("status", 5)
 
     with pytest.raises(RemoteServiceError, match="délai dépassé") as caught:
@@ -90,9 +86,7 @@ def test_latency_beyond_the_timeout_is_a_timeout(
     assert caught.value.retryable
 
 
-def test_gateway_recovers_once_the_fault_is_gone(
-    status_harness: SandboxHarness, gateway: HttpsStatusGateway
-) -> None:
+def test_gateway_recovers_once_the_fault_is_gone(status_harness: SandboxHarness, gateway: HttpsStatusGateway) -> None:
     status_harness.set_fault("status", Fault.connection_reset(times=1))
     with pytest.raises(RemoteServiceError):
         gateway.fetch_status()
@@ -113,9 +107,7 @@ def test_connection_refused_is_retryable(sandbox_pki: TestPki) -> None:
     assert caught.value.retryable
 
 
-def test_unknown_server_certificate_is_not_retryable(
-    status_harness: SandboxHarness, other_pki: TestPki
-) -> None:
+def test_unknown_server_certificate_is_not_retryable(status_harness: SandboxHarness, other_pki: TestPki) -> None:
     for ca_cert in (None, other_pki.ca_cert_path):  # system store, then an unrelated CA
         with (
             HttpsStatusGateway(status_harness.url("status"), ca_cert, timeout_s=SHORT_TIMEOUT_S) as gateway,

@@ -82,3 +82,36 @@ def test_bad_settings_file(tmp_path: Path, bad: str) -> None:
     out = lgc("patients", "search", "ma", data_dir=tmp_path)
     assert out.returncode == 2
     assert "configuration" in out.stderr or "lgc.toml" in out.stderr
+
+
+def test_sandbox_command_serves_the_stand_ins_until_stopped(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import ssl
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "app.cli", "sandbox", "--data-dir", str(tmp_path), "--port", f"status={port}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ca = tmp_path / "sandbox-pki"
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                ca_file = ca / "ca.cert.pem"
+                if ca_file.exists():
+                    context = ssl.create_default_context(cafile=str(ca_file))
+                    answer = httpx.get(f"https://127.0.0.1:{port}/status", verify=context, timeout=2).json()
+            except (httpx.HTTPError, OSError, ssl.SSLError):
+                time.sleep(0.2)
+        assert answer is not None and answer["service"] == "status"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"https://127.0.0.1:{port}" in out

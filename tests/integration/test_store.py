@@ -31,8 +31,12 @@ def make_patient(name: str, given: tuple[str, ...], born: dt.date, **identity: o
     return Patient(
         id=None,
         identity=Identity(traits=traits, **identity),  # type: ignore[arg-type]
-        contact=Contact(address_lines=("1 rue du Moulin", "Bât. B"), postal_code="51100", city="Reims", phones=("06 01 02 03 04",)),
-        care_team=(CareTeamMember(CareRole.ATTENDING_DOCTOR, "Dr Claire FONTAINE", "Médecin généraliste", "10003456789"),),
+        contact=Contact(
+            address_lines=("1 rue du Moulin", "Bât. B"), postal_code="51100", city="Reims", phones=("06 01 02 03 04",)
+        ),
+        care_team=(
+            CareTeamMember(CareRole.ATTENDING_DOCTOR, "Dr Claire FONTAINE", "Médecin généraliste", "10003456789"),
+        ),
     )
 
 
@@ -50,12 +54,16 @@ def uow_factory(request: pytest.FixtureRequest, tmp_path: Path) -> object:
     return SqlUnitOfWorkFactory(engine)
 
 
-
-
 def test_repository_round_trip_and_optimistic_locking(uow_factory: object) -> None:
     with uow_factory() as uow:  # type: ignore[operator]
         pid = uow.patients.add(
-            make_patient("DUPONT", ("MARIE", "CLAIRE"), dt.date(1980, 3, 12), ins=Ins("279035121518989", OID_INS_NIR_TEST), from_insi=True)
+            make_patient(
+                "DUPONT",
+                ("MARIE", "CLAIRE"),
+                dt.date(1980, 3, 12),
+                ins=Ins("279035121518989", OID_INS_NIR_TEST),
+                from_insi=True,
+            )
         )
         uow.commit()
     with uow_factory() as uow:  # type: ignore[operator]
@@ -116,10 +124,15 @@ def test_status_history_and_traces(uow_factory: object) -> None:
         pid = uow.patients.add(make_patient("HISTO", ("LUC",), dt.date(2001, 2, 3)))
         uow.patients.add_status_change(pid, StatusChange(None, IdentityStatus.PROVISIONAL, at, "ide", "Création"))
         uow.patients.add_status_change(
-            pid, StatusChange(IdentityStatus.PROVISIONAL, IdentityStatus.VALIDATED, at + dt.timedelta(minutes=5), "ide", "CNI")
+            pid,
+            StatusChange(
+                IdentityStatus.PROVISIONAL, IdentityStatus.VALIDATED, at + dt.timedelta(minutes=5), "ide", "CNI"
+            ),
         )
         for i in range(3):
-            uow.audit.append(AuditEvent(at=at, actor="ide", action=AuditAction.IDENTITY_READ, patient_id=pid, detail={"n": i}))
+            uow.audit.append(
+                AuditEvent(at=at, actor="ide", action=AuditAction.IDENTITY_READ, patient_id=pid, detail={"n": i})
+            )
         uow.commit()
     with uow_factory() as uow:  # type: ignore[operator]
         history = uow.patients.status_history(pid)
@@ -187,7 +200,10 @@ def test_search_plans_use_the_indexes_on_sqlite(tmp_path: Path) -> None:
         factory = SqlUnitOfWorkFactory(engine)
         with factory() as uow:
             uow.patients.add_many(
-                [make_patient("MARTIN", ("ANNE",), dt.date(1950, 1, 1) + dt.timedelta(days=i)) for i in range(DRIVE_BY_TERM_MAX + 10)]
+                [
+                    make_patient("MARTIN", ("ANNE",), dt.date(1950, 1, 1) + dt.timedelta(days=i))
+                    for i in range(DRIVE_BY_TERM_MAX + 10)
+                ]
                 + [make_patient("ZYGOMAR", ("PAUL",), dt.date(1960, 1, 1))]
             )
             uow.commit()

@@ -118,7 +118,10 @@ def test_used_names_stay_editable_on_a_qualified_identity() -> None:
     ("start", "expected"),
     [
         (qualified_identity(), IdentityStatus.VALIDATED),
-        (Identity(traits=traits(), ins=Ins("279035121518989", OID_INS_NIR), from_insi=True), IdentityStatus.PROVISIONAL),
+        (
+            Identity(traits=traits(), ins=Ins("279035121518989", OID_INS_NIR), from_insi=True),
+            IdentityStatus.PROVISIONAL,
+        ),
     ],
 )
 def test_admin_changing_a_strict_trait_invalidates_the_ins_and_demotes(
