@@ -16,9 +16,11 @@ from app.services.maintenance import MaintenanceService
 from app.services.patients import PatientService
 from app.services.places import PlaceService
 from app.services.practice import PracticeService
+from app.services.traces import TraceService
 from app.session import CurrentUser
 from app.settings import ServiceEndpoint, Settings
 from app.tasks import InlineTaskRunner, TaskRunner
+from domain.errors import SecretStoreUnavailable
 from domain.ports import Clock, SecretStore, UnitOfWorkFactory
 from domain.remote import RemoteStatus, StatusGateway
 
@@ -41,6 +43,7 @@ class Services:
     maintenance: MaintenanceService
     demo: DemoDataService
     connectivity: ConnectivityService
+    traces: TraceService
     secrets: SecretStore
     backup_before_migration: Path | None
     migrated_from: str | None
@@ -103,6 +106,7 @@ def build(
         maintenance=MaintenanceService(uow_factory, maintenance_for(engine, url), clock, actor="Maintenance (lgc)"),
         demo=DemoDataService(uow_factory, cog.demo_places),
         connectivity=ConnectivityService(gateways),
+        traces=TraceService(uow_factory),
         secrets=secrets,
         backup_before_migration=outcome.backup_path,
         migrated_from=outcome.from_revision,
@@ -127,7 +131,12 @@ def database_url_with_secret(url: str, secrets: SecretStore) -> str:
     parsed = make_url(url)
     if parsed.password:
         return url
-    password = secrets.get(DATABASE_PASSWORD_SECRET)
+    try:
+        password = secrets.get(DATABASE_PASSWORD_SECRET)
+    except SecretStoreUnavailable:
+        # The server may need no password (trust or peer authentication); if it does, its refusal says so.
+        log.warning("No credential store: connecting to PostgreSQL without a stored password")
+        return url
     if not password:
         return url
     return parsed.set(password=password).render_as_string(hide_password=False)

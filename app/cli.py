@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("file", type=Path)
     restore = sub.add_parser("restore", parents=[common], help="restaure la base depuis FICHIER")
     restore.add_argument("file", type=Path)
+    traces = sub.add_parser("traces", parents=[common], help="traces (journal d'audit)")
+    tsub = traces.add_subparsers(dest="traces_command", required=True)
+    export = tsub.add_parser("export", parents=[common], help="exporte les traces en CSV")
+    export.add_argument("file", type=Path)
+    export.add_argument("--patient", type=int, default=None)
+    tsub.add_parser("verify", parents=[common], help="vérifie qu'aucune trace n'a été modifiée ou supprimée")
     secret = sub.add_parser("secret", parents=[common], help="secrets dans le trousseau du système")
     secret.add_argument("action", choices=["set", "delete"])
     secret.add_argument("name", help="ex. base-de-donnees (mot de passe PostgreSQL)")
@@ -143,6 +149,17 @@ def _with_services(command: str, args: argparse.Namespace) -> int:
                 if result.hint:
                     print(result.hint, file=sys.stderr)
             return 0
+        if command == "traces":
+            if args.traces_command == "export":
+                count = services.traces.export_csv(args.file.expanduser().resolve(), patient_id=args.patient)
+                print(f"{count} traces exportées dans {args.file}")
+                return 0
+            broken = services.traces.verify()
+            if broken is None:
+                print("Traces intègres : aucune trace modifiée ni supprimée.")
+                return 0
+            print(f"ALERTE : la trace n° {broken} a été modifiée ou une trace a été supprimée avant elle.")
+            return 1
         if command == "backup":
             path = services.maintenance.backup(args.file.expanduser().resolve())
             print(f"Sauvegarde écrite : {path}")

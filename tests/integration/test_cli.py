@@ -115,3 +115,28 @@ def test_sandbox_command_serves_the_stand_ins_until_stopped(tmp_path: Path) -> N
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"https://127.0.0.1:{port}" in out
+
+
+def test_traces_export_and_tamper_check(tmp_path: Path) -> None:
+    import csv
+    import sqlite3
+
+    data = tmp_path / "data"
+    assert lgc("demo-data", "--patients", "10", data_dir=data).returncode == 0
+    # a backup is a traced action
+    assert lgc("backup", str(tmp_path / "b.sqlite3"), data_dir=data).returncode == 0
+    assert lgc("backup", str(tmp_path / "c.sqlite3"), data_dir=data).returncode == 0
+    out = lgc("traces", "verify", data_dir=data)
+    assert out.returncode == 0 and "intègres" in out.stdout
+    export = tmp_path / "traces.csv"
+    out = lgc("traces", "export", str(export), data_dir=data)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.reader(export.open(encoding="utf-8"), delimiter=";"))
+    assert rows[0] == ["horodatage", "acteur", "action", "resultat", "patient", "detail"]
+    assert any(r[2] == "base.sauvegarde" for r in rows[1:])
+    conn = sqlite3.connect(data / "lgc.sqlite3")
+    conn.execute("DELETE FROM audit_event WHERE id = (SELECT min(id) FROM audit_event)")
+    conn.commit()
+    conn.close()
+    out = lgc("traces", "verify", data_dir=data)
+    assert out.returncode == 1 and "ALERTE" in out.stdout
