@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.commands import groups as command_groups
 from domain.errors import DomainError, InvalidInput
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     secret = sub.add_parser("secret", parents=[common], help="secrets dans le trousseau du système")
     secret.add_argument("action", choices=["set", "delete"])
     secret.add_argument("name", help="ex. base-de-donnees (mot de passe PostgreSQL)")
+    for group in command_groups():
+        group.register(sub, common)
     bench = sub.add_parser("bench", parents=[common], help="lance bench/NOM.py")
     bench.add_argument("name")
     bench.add_argument("args", nargs=argparse.REMAINDER)
@@ -160,6 +163,9 @@ def _with_services(command: str, args: argparse.Namespace) -> int:
                 return 0
             print(f"ALERTE : la trace n° {broken} a été modifiée ou une trace a été supprimée avant elle.")
             return 1
+        for group in command_groups():
+            if command in group.COMMANDS:
+                return int(group.run(args, services))
         if command == "backup":
             path = services.maintenance.backup(args.file.expanduser().resolve())
             print(f"Sauvegarde écrite : {path}")

@@ -1,0 +1,24 @@
+"""agenda — appointments, care series, rounds, waiting list (issue 5).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-27
+
+The revision number is reserved in the chain so that areas developed side by side migrate in a fixed order;
+it holds the tables of that area.
+"""
+
+from __future__ import annotations
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """No table yet."""
+
+
+def downgrade() -> None:
+    """No table yet."""
