@@ -96,7 +96,7 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0007"
 """The newest migration of this build, kept as a constant so that a normal start-up (store already at head)
 does not import alembic (~110 ms). tests/integration/test_store.py checks it against the migration scripts."""
 
