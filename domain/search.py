@@ -56,8 +56,8 @@ def parse_query(text: str) -> SearchQuery:
     if "\n" in text.strip() or "\t" in text or len(text) > MAX_QUERY_LENGTH:
         raise InvalidInput(
             {
-                "query": "Recherche : saisissez un nom, un prénom, une date de naissance (JJ/MM/AAAA) ou un "
-                "matricule INS de 15 caractères — le texte collé est trop long ou contient plusieurs lignes."
+                "query": "Texte collé trop long ou sur plusieurs lignes : cherchez un nom, un prénom, "
+                "une date JJ/MM/AAAA ou un matricule INS."
             }
         )
     compact = clean_matricule(text)

@@ -269,7 +269,7 @@ class PatientListView(QWidget):
         messages_layout.addWidget(self.error_label)
         messages_layout.addWidget(self.hint_label)
         messages_layout.addStretch(1)
-        messages.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 2)
+        messages.setFixedHeight(self.fontMetrics().lineSpacing() * 2 + 2)
         self.table = PatientTableView()
         self.count_label = QLabel()
         self.count_label.setObjectName("countLabel")
@@ -289,11 +289,11 @@ class PatientListView(QWidget):
         # new result set, which stalled the event loop by tens of milliseconds (bench/ui_stall).
         metrics = self.table.fontMetrics()
         widths = {
-            COL_GIVEN: 115,
-            COL_BIRTH: metrics.horizontalAdvance("00/00/00000") + 12,
-            COL_SEX: metrics.horizontalAdvance("Sexe") + 14,
-            COL_STATUS: metrics.horizontalAdvance("récupérée") + 40,
-            COL_ATTRIBUTES: metrics.horizontalAdvance("homonyme") + 40,
+            COL_GIVEN: metrics.horizontalAdvance("JEAN-BAPTISTE") + 12,
+            COL_BIRTH: metrics.horizontalAdvance("00/00/0000") + 14,
+            COL_SEX: metrics.horizontalAdvance("Sexe") + 12,
+            COL_STATUS: metrics.horizontalAdvance("récupérée") + 30,
+            COL_ATTRIBUTES: metrics.horizontalAdvance("homonyme") + 26,
         }
         for column, width in widths.items():
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
