@@ -49,16 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", parents=[common], help="lance les services nationaux simulés au premier plan")
     sandbox.add_argument("--port", action="append", default=[], metavar="SERVICE=PORT")
     sandbox.add_argument("--fault", action="append", default=[], metavar="SERVICE=SPEC", help="ex. status=delay:2")
+    sandbox.add_argument(
+        "--carte", action="append", default=[], metavar="CARTE", help="carte insérée au départ (lecteur 0, puis 1)"
+    )
+    sandbox.add_argument("--sans-lecteurs", action="store_true", help="sans lecteurs de cartes virtuels (pcscd)")
     backup = sub.add_parser("backup", parents=[common], help="sauvegarde la base dans FICHIER")
     backup.add_argument("file", type=Path)
     restore = sub.add_parser("restore", parents=[common], help="restaure la base depuis FICHIER")
     restore.add_argument("file", type=Path)
-    traces = sub.add_parser("traces", parents=[common], help="traces (journal d'audit)")
-    tsub = traces.add_subparsers(dest="traces_command", required=True)
-    export = tsub.add_parser("export", parents=[common], help="exporte les traces en CSV")
-    export.add_argument("file", type=Path)
-    export.add_argument("--patient", type=int, default=None)
-    tsub.add_parser("verify", parents=[common], help="vérifie qu'aucune trace n'a été modifiée ou supprimée")
     secret = sub.add_parser("secret", parents=[common], help="secrets dans le trousseau du système")
     secret.add_argument("action", choices=["set", "delete"])
     secret.add_argument("name", help="ex. base-de-donnees (mot de passe PostgreSQL)")
@@ -97,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sandbox(args)
         if command == "secret":
             return _secret(args)
+        for group in command_groups():
+            # A group may run some commands without opening the store (e.g. ``lgc carte insert``).
+            if command in group.COMMANDS and not getattr(group, "needs_services", lambda _args: True)(args):
+                return int(group.run(args, None))
         return _with_services(command, args)
     except InvalidInput as exc:
         print(f"Erreur : {exc.message_fr}", file=sys.stderr)
@@ -152,17 +154,6 @@ def _with_services(command: str, args: argparse.Namespace) -> int:
                 if result.hint:
                     print(result.hint, file=sys.stderr)
             return 0
-        if command == "traces":
-            if args.traces_command == "export":
-                count = services.traces.export_csv(args.file.expanduser().resolve(), patient_id=args.patient)
-                print(f"{count} traces exportées dans {args.file}")
-                return 0
-            broken = services.traces.verify()
-            if broken is None:
-                print("Traces intègres : aucune trace modifiée ni supprimée.")
-                return 0
-            print(f"ALERTE : la trace n° {broken} a été modifiée ou une trace a été supprimée avant elle.")
-            return 1
         for group in command_groups():
             if command in group.COMMANDS:
                 return int(group.run(args, services))
@@ -172,6 +163,7 @@ def _with_services(command: str, args: argparse.Namespace) -> int:
             return 0
         if command == "restore":
             kept = services.maintenance.restore(args.file.expanduser().resolve())
+            services.traces.reanchor()  # a restore legitimately shortens the chain (issue 7)
             print(f"Base restaurée depuis {args.file} ; l'ancienne base est conservée : {kept}")
             return 0
     finally:
@@ -215,7 +207,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     ports = dict(_pair(p, "--port") for p in args.port)
     faults = dict(_pair(f, "--fault") for f in args.fault)
     try:
-        run_foreground(settings.data_dir, {k: int(v) for k, v in ports.items()}, faults)
+        cards = None if args.sans_lecteurs else list(args.carte)
+        run_foreground(settings.data_dir, {k: int(v) for k, v in ports.items()}, faults, cards=cards)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     return 0

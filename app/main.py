@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 
     qt_app = ensure_application([sys.argv[0] if sys.argv else "lgc"])
 
-    from app.bootstrap import build, prepare_demo, sign_in_configured_user, start_demo_sandbox
+    from app.bootstrap import (
+        build,
+        prepare_demo,
+        start_demo_cards,
+        start_demo_sandbox,
+    )
     from app.logging_setup import configure_logging
     from app.settings import load_settings
     from domain.errors import InvalidInput, StorageError
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = None
     if settings.is_demo:
         stop_sandbox, endpoints = start_demo_sandbox(settings)
+        stop_sandbox = start_demo_cards(settings, then=stop_sandbox)
     tasks = QtTaskRunner()
     try:
         services = build(settings, tasks=tasks, endpoints=endpoints)
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
 
         def prepare() -> None:
-            sign_in_configured_user(services)
+            """Production: nobody is signed in before the sign-in dialog (local password or PSC; issue 7)."""
 
     on_ready = None
     if os.environ.get(ENV_BENCH_STARTUP) == "1":

@@ -24,6 +24,8 @@ class ServiceEndpoint:
     client_cert: str = ""
     client_key: str = ""
     timeout_s: float = 15.0
+    auth: str = ""
+    """Authentication mode of services that have several (INSi: ``"cps"`` or ``"organisation"``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,14 @@ class Settings:
     backup_keep: int = 10
     demo_patients: int = 2000
     search_limit: int = 200
+    inactivity_lock_minutes: int = 15
+    password_max_age_days: int = 0
+    card_reader: str = "pcsc"
+    """How cartes Vitale and CPS are read: "pcsc" (PC/SC APDUs) or "sesam-vitale" (the GIE library)."""
+    sesam_vitale_library: str = ""
+    """Path of the GIE SESAM-Vitale services library (card_reader = "sesam-vitale")."""
     status_service: ServiceEndpoint = field(default_factory=ServiceEndpoint)
+    insi_service: ServiceEndpoint = field(default_factory=lambda: ServiceEndpoint(auth="cps"))
 
     @property
     def is_demo(self) -> bool:
@@ -111,7 +120,7 @@ def load_settings(data_dir: Path | None = None, database_url: str | None = None)
 
 def _from_mapping(raw: dict[str, Any], directory: Path, path: Path) -> Settings:
     values: dict[str, Any] = {"data_dir": directory}
-    simple = {f.name: f for f in fields(Settings) if f.name not in ("data_dir", "status_service")}
+    simple = {f.name: f for f in fields(Settings) if f.name not in ("data_dir", "status_service", "insi_service")}
     general = raw.get("general", {})
     if not isinstance(general, dict):
         raise InvalidInput(f"{path} : la section [general] est invalide.")
@@ -122,6 +131,10 @@ def _from_mapping(raw: dict[str, Any], directory: Path, path: Path) -> Settings:
         if not isinstance(value, expected):
             raise InvalidInput(f"{path} : « {key} » doit être de type {expected.__name__}.")
         values[key] = value
+    if not 1 <= values.get("inactivity_lock_minutes", 15) <= 120:
+        raise InvalidInput(f"{path} : inactivity_lock_minutes doit être compris entre 1 et 120.")
+    if values.get("card_reader", "pcsc") not in ("pcsc", "sesam-vitale"):
+        raise InvalidInput(f"{path} : card_reader doit valoir « pcsc » ou « sesam-vitale ».")
     if values.get("mode", "demo") not in ("demo", "production"):
         raise InvalidInput(f"{path} : mode doit valoir « demo » ou « production ».")
     services = raw.get("services", {})
@@ -130,6 +143,18 @@ def _from_mapping(raw: dict[str, Any], directory: Path, path: Path) -> Settings:
             values["status_service"] = ServiceEndpoint(**services["status"])
         except TypeError as exc:
             raise InvalidInput(f"{path} : section [services.status] invalide ({exc}).") from exc
+    if isinstance(services, dict) and isinstance(services.get("insi"), dict):
+        try:
+            insi = ServiceEndpoint(**{"auth": "cps", **services["insi"]})
+        except TypeError as exc:
+            raise InvalidInput(f"{path} : section [services.insi] invalide ({exc}).") from exc
+        if insi.auth not in ("cps", "organisation"):
+            raise InvalidInput(f"{path} : [services.insi] auth doit valoir « cps » ou « organisation ».")
+        if insi.auth == "organisation" and not (insi.client_cert and insi.client_key):
+            raise InvalidInput(
+                f"{path} : [services.insi] en mode « organisation », client_cert et client_key sont obligatoires."
+            )
+        values["insi_service"] = insi
     return Settings(**values)
 
 
@@ -145,8 +170,22 @@ mode = "demo"
 # current_user = "ide"
 # log_level = "INFO"
 # backup_keep = 10
+# card_reader = "pcsc"                  # cartes Vitale et CPS : "pcsc" ou "sesam-vitale"
+# sesam_vitale_library = "/opt/sesam-vitale/lib/libssvlux64.so"
+# inactivity_lock_minutes = 15   # verrouillage de la session après inactivité (1 à 120 minutes)
+# password_max_age_days = 0      # renouvellement imposé des mots de passe standard (0 : jamais ; admin : 365)
 
 # [services.status]
 # url = "https://..."
 # ca_cert = "/chemin/ac.pem"
+
+# Téléservice INSi (mode production). auth = "cps" : carte CPS / e-CPS (assertion PS) ;
+# auth = "organisation" : certificat d'organisation IGC-Santé en TLS mutuel (centres de santé).
+# [services.insi]
+# url = "https://qualiflps.services-ps.ameli.fr:443/lps"
+# ca_cert = "/chemin/ac-igc-sante.pem"
+# auth = "cps"
+# client_cert = "/chemin/insi-auto.cert.pem"   # mode organisation
+# client_key = "/chemin/insi-auto.key.pem"     # mode organisation
+# timeout_s = 15.0
 """

@@ -52,6 +52,42 @@ class Sex(StrEnum):
         return {"F": "Féminin", "M": "Masculin", "I": "Indéterminé"}[self.value]
 
 
+class IdentitySource(StrEnum):
+    """Where the INS of a local identity came from (the ApCV makes an identity qualified on arrival)."""
+
+    INSI_TRAITS = "insi_traits"
+    INSI_VITALE = "insi_carte_vitale"
+    APCV = "appli_carte_vitale"
+    RECEIVED = "recu_autre_domaine"
+
+    @property
+    def label_fr(self) -> str:
+        """French label shown to the user."""
+        return {
+            "insi_traits": "téléservice INSi (recherche par traits)",
+            "insi_carte_vitale": "téléservice INSi (carte Vitale)",
+            "appli_carte_vitale": "appli carte Vitale",
+            "recu_autre_domaine": "reçue d'un autre domaine d'identification",
+        }[self.value]
+
+
+class QualificationMode(StrEnum):
+    """How the identity was checked against the person (what makes "validée"/"qualifiée" possible)."""
+
+    DOCUMENT = "piece"
+    TRANSITIONAL = "transitoire"
+    APCV = "apcv"
+
+    @property
+    def label_fr(self) -> str:
+        """French label shown to the user."""
+        return {
+            "piece": "pièce d'identité à haut niveau de confiance",
+            "transitoire": "procédure spécifique transitoire",
+            "apcv": "appli carte Vitale",
+        }[self.value]
+
+
 class IdentityStatus(StrEnum):
     """The four identity statuses of the RNIV (HL7v2 PID-32 codes)."""
 
@@ -202,6 +238,8 @@ class StatusChange:
     at: dt.datetime
     actor: str
     reason: str
+    qualification: QualificationMode | None = None
+    """How a "qualifiée" status was reached (piece, procédure transitoire, ApCV); None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,13 +253,37 @@ class Identity:
     doubtful: bool = False
     fictitious: bool = False
     homonym: bool = False
+    source: IdentitySource | None = None
+    """Where the INS came from (INSi by traits or carte Vitale, appli carte Vitale…); None without INS."""
+    transitional_qualification: bool = False
+    """Qualified by the "procédure spécifique transitoire" rather than by an identity document."""
+
+    @property
+    def identity_checked(self) -> bool:
+        """The person was identified by a high-trust means: a document, the transitional procedure, or the ApCV."""
+        return (
+            self.high_trust_document is not None
+            or self.transitional_qualification
+            or (self.from_insi and self.source is IdentitySource.APCV)
+        )
+
+    @property
+    def qualification_mode(self) -> QualificationMode | None:
+        """How the identity check was made (None when it was not)."""
+        if self.from_insi and self.source is IdentitySource.APCV:
+            return QualificationMode.APCV
+        if self.transitional_qualification:
+            return QualificationMode.TRANSITIONAL
+        if self.high_trust_document is not None:
+            return QualificationMode.DOCUMENT
+        return None
 
     @property
     def status(self) -> IdentityStatus:
         """The status, always derived, never stored independently of its causes."""
         return compute_status(
             from_insi=self.from_insi,
-            checked_on_high_trust_document=self.high_trust_document is not None,
+            checked_on_high_trust_document=self.identity_checked,
             doubtful=self.doubtful,
             fictitious=self.fictitious,
         )
@@ -357,11 +419,16 @@ def change_identity(
         )
     ins = current.ins
     from_insi = current.from_insi
+    source = current.source
+    transitional = current.transitional_qualification
     invalidated = False
     notes: list[str] = []
     if changed and (current.ins is not None or current.from_insi):
         ins = None
         from_insi = False
+        # What rested on the INS (its source, the transitional procedure) goes with it.
+        source = None
+        transitional = False
         invalidated = True
         notes.append("Matricule INS et OID invalidés : un trait strict a été modifié.")
     updated = replace(
@@ -369,6 +436,8 @@ def change_identity(
         traits=traits,
         ins=ins,
         from_insi=from_insi,
+        source=source,
+        transitional_qualification=transitional,
         high_trust_document=high_trust_document,
         doubtful=doubtful,
         fictitious=fictitious,
@@ -378,7 +447,14 @@ def change_identity(
     change = None
     if after is not before:
         reason = _reason(current, updated, changed)
-        change = StatusChange(before=before, after=after, at=at, actor=actor, reason=reason)
+        change = StatusChange(
+            before=before,
+            after=after,
+            at=at,
+            actor=actor,
+            reason=reason,
+            qualification=updated.qualification_mode if after is IdentityStatus.QUALIFIED else None,
+        )
     return IdentityUpdate(
         identity=updated,
         changed_strict_traits=changed,

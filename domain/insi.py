@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from domain.identity import Sex
+from domain.identity import KNOWN_INS_OIDS, Sex, validate_matricule
+from domain.identity import IdentitySource as IdentitySource  # re-export: defined with the identity status
 
 
 class InsiCode(StrEnum):
@@ -32,15 +33,6 @@ class InsiQueryKind(StrEnum):
 
     TRAITS = "traits"
     VITALE = "carte_vitale"
-
-
-class IdentitySource(StrEnum):
-    """Where the INS of a local identity came from (the ApCV makes an identity qualified on arrival)."""
-
-    INSI_TRAITS = "insi_traits"
-    INSI_VITALE = "insi_carte_vitale"
-    APCV = "appli_carte_vitale"
-    RECEIVED = "recu_autre_domaine"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +93,44 @@ class InsiIdentity:
     birth_place_code: str
     history: tuple[InsHistoryEntry, ...] = ()
 
+    @property
+    def import_problem(self) -> str | None:
+        """Why this answer must not be imported into a local identity (INS rules 11/12), else None.
+
+        A birth date with ``00`` as day or month, or an empty nom de naissance, prénoms or sexe: the answer is
+        shown and traced, but neither the INS nor the traits may be stored. A matricule whose key is wrong or an
+        unknown OID is refused the same way (``domain.identity.Ins`` could not hold it).
+        """
+        problems: list[str] = []
+        parts = self.birth_date.split("-")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            problems.append("date de naissance illisible")
+        elif parts[1] == "00" or parts[2] == "00":
+            problems.append("date de naissance incomplète (jour ou mois « 00 »)")
+        if not self.birth_name.strip():
+            problems.append("nom de naissance vide")
+        if not any(name.strip() for name in self.given_names) and not self.first_given_name.strip():
+            problems.append("prénoms de naissance vides")
+        if not self.sex.strip():
+            problems.append("sexe vide")
+        try:
+            validate_matricule(self.matricule)
+        except ValueError:
+            problems.append("matricule INS invalide (forme ou clé)")
+        if self.oid not in KNOWN_INS_OIDS:
+            problems.append(f"OID d'INS inconnu ({self.oid})")
+        if not problems:
+            return None
+        return (
+            "Identité renvoyée par INSi non importable (" + ", ".join(problems) + ") : l'INS ne peut pas être "
+            "enregistré. Conservez l'identité locale et vérifiez-la sur une pièce d'identité."
+        )
+
+    @property
+    def importable(self) -> bool:
+        """True when the INS and traits may be stored (INS rules 11/12)."""
+        return self.import_problem is None
+
 
 @dataclass(frozen=True, slots=True)
 class InsiAnswer:
@@ -115,12 +145,21 @@ class InsiAnswer:
 
 @dataclass(frozen=True, slots=True)
 class InsiCallContext:
-    """Who calls and on whose behalf (headers of the SOAP request, and the trace)."""
+    """Who calls and on whose behalf (headers of the SOAP request, and the trace).
+
+    ``practitioner_id`` is the identifier carried by the CPS/e-CPS (``8`` + RPPS, or ADELI for older cards),
+    ``profession_code`` the profession code (TRE_G15), ``activity_sector`` the secteur d'activité (TRE_R02,
+    ``SA07`` cabinet libéral…): they go into the SAML "assertion PS" of the CPx/PSC mode. ``patient_id`` is the
+    local file the call is made for, if any: it only goes into the trace, never on the wire.
+    """
 
     actor: str
     structure_id: str = ""
     practitioner_id: str = ""
     practitioner_name: str = ""
+    profession_code: str = ""
+    activity_sector: str = ""
+    patient_id: int | None = None
 
 
 class InsiGateway(Protocol):

@@ -8,11 +8,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.audit import AuditEvent
+from domain.agenda_ports import AgendaRepository
+from domain.audit import AuditEvent, ChainAnchor
+from domain.document_ports import DocumentRepository
 from domain.identity import IdentityStatus, Sex, StatusChange
+from domain.ins_qualification import InsRepository
 from domain.patient import Patient
 from domain.practice import IdentityDocumentType, Structure, UserAccount
+from domain.psc import PscLinkRepository
+from domain.record import RecordRepository
 from domain.search import SearchQuery
+from domain.security import AccountRepository
 
 
 class Clock(Protocol):
@@ -107,6 +113,14 @@ class AuditRepository(Protocol):
         """Return None when the chain is intact, else the id of the first broken trace."""
         ...
 
+    def last(self) -> ChainAnchor | None:
+        """Id and hash of the newest trace (None when there is none)."""
+        ...
+
+    def hash_at(self, trace_id: int) -> str | None:
+        """The stored hash of trace ``trace_id`` (None when it does not exist)."""
+        ...
+
 
 class PracticeRepository(Protocol):
     """The practice, its users and its configurable lists."""
@@ -158,6 +172,36 @@ class UnitOfWork(Protocol):
         """The practice."""
         ...
 
+    @property
+    def ins(self) -> InsRepository:
+        """INS history, verification dates and queue, INS indicators."""
+        ...
+
+    @property
+    def accounts(self) -> AccountRepository:
+        """Security state of the local accounts (issue 7)."""
+        ...
+
+    @property
+    def agenda(self) -> AgendaRepository:
+        """Appointments, care series, working hours, absences, waiting list (issue 5)."""
+        ...
+
+    @property
+    def psc_links(self) -> PscLinkRepository:
+        """Links between Pro Santé Connect identities and local accounts (issue 7)."""
+        ...
+
+    @property
+    def record(self) -> RecordRepository:
+        """The clinical record: observations, structured lists, drafts, macros, templates (issue 6)."""
+        ...
+
+    @property
+    def documents(self) -> DocumentRepository:
+        """Health documents: CDA, PDF/A, versions (issue 4)."""
+        ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(
@@ -203,4 +247,29 @@ class SecretStore(Protocol):
 
     def delete(self, name: str) -> None:
         """Forget a secret (no error when absent). Raises SecretStoreUnavailable."""
+        ...
+
+
+class AuditAnchorStore(Protocol):
+    """Where the chain anchor is kept, outside the database (a file next to it, sealed with a key from the OS
+    credential store when one exists)."""
+
+    def read(self) -> ChainAnchor | None:
+        """The recorded anchor (None: none yet). Raises StorageError when the anchor file was tampered with."""
+        ...
+
+    def last_known(self) -> ChainAnchor | None:
+        """The anchor as last read or written by this process (read from the file the first time)."""
+        ...
+
+    def advance(self, anchor: ChainAnchor) -> None:
+        """Record a newer last trace (ignored when older than the recorded one: the anchor only moves forward).
+
+        The caller first checks that the chain still holds the anchored trace (``last_known``): an anchor never
+        moves past a removal.
+        """
+        ...
+
+    def reset(self, anchor: ChainAnchor | None) -> None:
+        """Replace the anchor (after a restore, which legitimately shortens the chain; traced)."""
         ...

@@ -40,11 +40,17 @@ class UserRole(StrEnum):
     ADMINISTRATOR = "admin"
     PRACTITIONER = "praticien"
     SECRETARY = "secretaire"
+    REPLACEMENT = "remplacant"  # works on behalf of a titulaire (issue 7)
 
     @property
     def label_fr(self) -> str:
         """French label."""
-        return {"admin": "Administrateur", "praticien": "Praticien", "secretaire": "Secrétaire"}[self.value]
+        return {
+            "admin": "Administrateur",
+            "praticien": "Praticien",
+            "secretaire": "Secrétaire",
+            "remplacant": "Remplaçant",
+        }[self.value]
 
 
 class StructureKind(StrEnum):
@@ -77,11 +83,18 @@ class UserAccount:
     profession: Profession | None = None
     rpps: str = ""
     is_admin: bool = False
+    titulaire_id: int | None = None
+    """For a remplaçant: the account of the practitioner replaced (issue 7)."""
+    on_behalf_of: UserAccount | None = None
+    """Set at sign-in for a remplaçant: the titulaire the session works for (both appear in traces)."""
 
     @property
     def actor(self) -> str:
-        """How the user is named in traces and histories."""
-        return f"{self.display_name} ({self.login})"
+        """How the user is named in traces and histories (a remplaçant with the titulaire replaced)."""
+        own = f"{self.display_name} ({self.login})"
+        if self.on_behalf_of is not None:
+            return f"{own} pour le compte de {self.on_behalf_of.display_name} ({self.on_behalf_of.login})"
+        return own
 
 
 @dataclass(frozen=True, slots=True)

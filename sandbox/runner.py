@@ -6,14 +6,17 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sandbox.ca import TestPki
 from sandbox.harness import CONTROL_PREFIX, Fault, SandboxHarness, SandboxService
 from sandbox.services.status import StatusService
+
+if TYPE_CHECKING:
+    from sandbox.pcscd import DemoCardStack
 
 _log = logging.getLogger("lgc.sandbox")
 
@@ -24,10 +27,26 @@ PKI_DIRNAME = "sandbox-pki"
 def default_services() -> list[SandboxService]:
     """The stand-ins that exist today, in the order they are printed.
 
+    ``insi`` (CPx/PSC mode) is plain TLS; ``insi-mtls`` (organisation certificate mode) needs mutual TLS: it
+    sets ``requires_client_cert`` and :func:`build_harness` turns mutual TLS on for it.
+    ``psc`` (Pro Santé Connect) is plain TLS (a client certificate, when presented, binds its tokens).
+    ``edc`` (Espace de confiance backends behind the Proxy e-santé) needs mutual TLS (``requires_client_cert``).
+
     Returns:
         New service instances (state is per harness run).
     """
-    return [StatusService()]
+    from sandbox.services.edc import TrustSpaceService
+    from sandbox.services.insi import InsiService
+    from sandbox.services.psc import PscService
+
+    psc = PscService()
+    return [
+        StatusService(),
+        InsiService("insi"),
+        InsiService("insi-mtls", mutual_tls=True),
+        psc,
+        TrustSpaceService(psc),
+    ]
 
 
 def build_harness(
@@ -46,7 +65,8 @@ def build_harness(
         ports: Fixed port per service name; others are ephemeral.
         faults: Initial fault per service name, as :class:`Fault` or CLI spec (``"delay:2"``…).
         services: The services to run; :func:`default_services` when None.
-        require_client_cert: Mutual TLS for all services (True) or for the named ones.
+        require_client_cert: Mutual TLS for all services (True) or for the named ones; False: the services
+            whose ``requires_client_cert`` attribute is true.
         latencies: Initial latency in seconds per service name.
 
     Returns:
@@ -57,8 +77,12 @@ def build_harness(
     """
     pki = TestPki.ensure(data_dir / PKI_DIRNAME)
     parsed = {name: f if isinstance(f, Fault) else Fault.parse(f) for name, f in (faults or {}).items()}
+    chosen = services if services is not None else default_services()
+    if require_client_cert is False:
+        # Services that only make sense behind mutual TLS (insi-mtls) say so themselves.
+        require_client_cert = [s.name for s in chosen if getattr(s, "requires_client_cert", False)]
     return SandboxHarness(
-        services if services is not None else default_services(),
+        chosen,
         pki,
         ports=ports,
         require_client_cert=require_client_cert,
@@ -76,6 +100,7 @@ def run_foreground(
     latencies: Mapping[str, float] | None = None,
     out: TextIO | None = None,
     stop_event: threading.Event | None = None,
+    cards: Sequence[str] | None = None,
 ) -> None:
     """Run the sandbox until Ctrl-C or SIGTERM (or ``stop_event``), then stop it cleanly.
 
@@ -90,6 +115,8 @@ def run_foreground(
         latencies: Initial latency in seconds per service name.
         out: Where to print; standard output when None.
         stop_event: Set it to stop (for callers running this off the main thread, and tests).
+        cards: None: no virtual card reader; else start pcscd + vpcd and insert these cards (``vitale:famille``…)
+            in slots 0, 1; ``lgc carte insert|remove`` drives them while the sandbox runs.
 
     Raises:
         ValueError: A fault spec or a service name is wrong.
@@ -124,6 +151,7 @@ def run_foreground(
                 f"latence : PUT <url>{CONTROL_PREFIX}latency avec des secondes.",
                 file=stream,
             )
+            card_stack = _start_cards(data_dir, cards, stream)
             print("Ctrl-C pour arrêter.", file=stream, flush=True)
             try:
                 # Short waits: a lock wait is not interruptible by Ctrl-C on Windows.
@@ -132,7 +160,30 @@ def run_foreground(
             except KeyboardInterrupt:
                 pass
             print("Arrêt du bac à sable…", file=stream, flush=True)
+            if card_stack is not None:
+                card_stack.stop()
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_term if previous_term is not None else signal.SIG_DFL)
     _log.info("Sandbox stopped")
+
+
+def _start_cards(data_dir: Path, cards: Sequence[str] | None, stream: TextIO) -> DemoCardStack | None:
+    """Start the virtual card readers (when ``cards`` is not None) and say how to drive them."""
+    if cards is None:
+        return None
+    from sandbox.pcscd import DemoCardStack
+
+    stack = DemoCardStack(data_dir, list(enumerate(cards))).start()
+    if stack.problem:
+        print(f"Lecteurs de cartes virtuels indisponibles : {stack.problem}", file=stream)
+        return stack
+    contents = stack.deck.contents()
+    for slot, reader in enumerate(("Virtual PCD 00 00", "Virtual PCD 00 01")):
+        print(f"lecteur {slot} ({reader}) : {contents.get(slot, 'vide')}", file=stream)
+    print(
+        "Cartes : lgc carte insert vitale:famille [--lecteur 1], lgc carte remove, lgc carte list "
+        f"(contrôle sur 127.0.0.1:{stack.control_port}).",
+        file=stream,
+    )
+    return stack

@@ -4,19 +4,44 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from domain.audit import GENESIS_HASH, AuditEvent, chain_hash
+from domain.audit import GENESIS_HASH, AuditAction, AuditEvent, ChainAnchor, chain_hash
 from domain.cog import Place, PlaceKind
+from domain.documents import HealthDocument, StoredContent
 from domain.errors import ConflictError, NotFound
 from domain.identity import IdentityStatus, StatusChange
+from domain.ins_qualification import (
+    QueuedVerification,
+    SeenPatient,
+    VerificationReason,
+    VerificationResult,
+    VerificationState,
+    insi_given_names,
+)
+from domain.insi import (
+    InsHistoryEntry,
+    InsiAnswer,
+    InsiCallContext,
+    InsiCode,
+    InsiIdentity,
+    InsiQueryKind,
+    InsiTraitsQuery,
+    VitaleBeneficiary,
+)
 from domain.patient import Patient
 from domain.ports import PatientRow
 from domain.practice import IdentityDocumentType, Structure, UserAccount
+from domain.psc import PscLink
 from domain.search import SearchQuery
+from domain.security import Credentials
 from domain.text import search_key
+from tests.fakes_agenda import FakeAgendaRepository
+from tests.fakes_documents import FakeDocumentRepository
+from tests.fakes_record import FakeRecordRepository
 
 
 class FakeStore:
@@ -30,6 +55,13 @@ class FakeStore:
         self.users: list[UserAccount] = []
         self.doc_types: dict[str, IdentityDocumentType] = {}
         self.next_id = 1
+        self.credentials: dict[int, Credentials] = {}
+        self.password_history: dict[int, list[str]] = {}
+        self.ins_history: dict[int, list[InsHistoryEntry]] = {}
+        self.ins_state: dict[int, VerificationState] = {}
+        self.ins_queue: dict[int, QueuedVerification] = {}
+        self.psc_links: dict[str, PscLink] = {}
+        self.health_documents: dict[int, tuple[HealthDocument, StoredContent]] = {}
 
 
 class FakePatientRepository:
@@ -143,6 +175,41 @@ class FakeAuditRepository:
             previous = digest
         return None
 
+    def last(self) -> ChainAnchor | None:
+        if not self.store.audit:
+            return None
+        return ChainAnchor(len(self.store.audit), self.store.audit[-1][1])
+
+    def hash_at(self, trace_id: int) -> str | None:
+        return self.store.audit[trace_id - 1][1] if 1 <= trace_id <= len(self.store.audit) else None
+
+
+class FakeAccountRepository:
+    """In-memory credentials and password history."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def credentials(self, user_id: int) -> Credentials:
+        return self.store.credentials.get(user_id, Credentials())
+
+    def save_credentials(self, user_id: int, credentials: Credentials) -> None:
+        self.store.credentials[user_id] = credentials
+
+    def password_history(self, user_id: int, limit: int | None) -> list[str]:
+        hashes = list(reversed(self.store.password_history.get(user_id, [])))
+        return hashes if limit is None else hashes[:limit]
+
+    def add_password_history(self, user_id: int, password_hash: str, at: dt.datetime) -> None:
+        self.store.password_history.setdefault(user_id, []).append(password_hash)
+
+    def update_user(self, user: UserAccount) -> None:
+        index = next(i for i, u in enumerate(self.store.users) if u.id == user.id)
+        self.store.users[index] = user
+
+    def user_by_id(self, user_id: int) -> UserAccount | None:
+        return next((u for u in self.store.users if u.id == user_id), None)
+
 
 class FakePracticeRepository:
     """In-memory practice."""
@@ -174,6 +241,117 @@ class FakePracticeRepository:
         self.store.doc_types[doc_type.code] = doc_type
 
 
+class FakeInsRepository:
+    """In-memory InsRepository."""
+
+    SEEN_ACTIONS = (
+        AuditAction.IDENTITY_READ,
+        AuditAction.IDENTITY_CREATE,
+        AuditAction.IDENTITY_UPDATE,
+        AuditAction.INS_RETRIEVAL,
+    )
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def history(self, patient_id: int) -> list[InsHistoryEntry]:
+        return list(self.store.ins_history.get(patient_id, []))
+
+    def replace_history(self, patient_id: int, entries: Sequence[InsHistoryEntry], at: dt.datetime) -> None:
+        self.store.ins_history[patient_id] = list(entries)
+
+    def clear_history(self, patient_id: int) -> None:
+        self.store.ins_history.pop(patient_id, None)
+
+    def verification_state(self, patient_id: int) -> VerificationState:
+        return self.store.ins_state.get(patient_id, VerificationState())
+
+    def set_retrieved(self, patient_id: int, at: dt.datetime) -> None:
+        self.store.ins_state[patient_id] = VerificationState(retrieved_at=at)
+
+    def set_verified(self, patient_id: int, at: dt.datetime, result: VerificationResult) -> None:
+        state = self.verification_state(patient_id)
+        self.store.ins_state[patient_id] = replace(state, verified_at=at, result=result)
+
+    def due_for_verification(self, before: dt.datetime, limit: int) -> list[int]:
+        due = []
+        for pid, patient in sorted(self.store.patients.items()):
+            if patient.identity.ins is None or not patient.identity.status.protects_strict_traits:
+                continue
+            if pid in self.store.ins_queue:
+                continue
+            state = self.verification_state(pid)
+            last = state.verified_at or state.retrieved_at
+            if last is None or last < before:
+                due.append(pid)
+        return due[:limit]
+
+    def enqueue(self, patient_id: int, reason: VerificationReason, at: dt.datetime) -> bool:
+        if patient_id in self.store.ins_queue:
+            return False
+        self.store.ins_queue[patient_id] = QueuedVerification(patient_id, reason, at, next_attempt_at=at)
+        return True
+
+    def queued(self, now: dt.datetime, limit: int) -> list[QueuedVerification]:
+        items = [q for q in self.store.ins_queue.values() if q.next_attempt_at is None or q.next_attempt_at <= now]
+        return sorted(items, key=lambda q: (q.queued_at, q.patient_id))[:limit]
+
+    def dequeue(self, patient_id: int) -> None:
+        self.store.ins_queue.pop(patient_id, None)
+
+    def postpone(self, patient_id: int, error: str, next_attempt_at: dt.datetime) -> None:
+        item = self.store.ins_queue.get(patient_id)
+        if item is not None:
+            self.store.ins_queue[patient_id] = replace(
+                item, attempts=item.attempts + 1, last_error=error, next_attempt_at=next_attempt_at
+            )
+
+    def queue_length(self) -> int:
+        return len(self.store.ins_queue)
+
+    def patients_by_matricule(self, matricule: str) -> list[tuple[int, str]]:
+        return [
+            (pid, p.identity.ins.oid)
+            for pid, p in sorted(self.store.patients.items())
+            if p.identity.ins is not None and p.identity.ins.matricule == matricule
+        ]
+
+    def patients_by_former_ins(self, matricule: str, oid: str) -> list[int]:
+        return sorted(
+            pid
+            for pid, entries in self.store.ins_history.items()
+            if any(e.matricule == matricule and e.oid == oid for e in entries)
+        )
+
+    def seen_patients(self, start: dt.datetime, end: dt.datetime) -> list[SeenPatient]:
+        first: dict[tuple[int, str], dt.datetime] = {}
+        for event, _ in self.store.audit:
+            if event.patient_id is None or event.action not in self.SEEN_ACTIONS or not start <= event.at < end:
+                continue
+            key = (event.patient_id, event.actor)
+            first[key] = min(first.get(key, event.at), event.at)
+        return [SeenPatient(pid, actor, at) for (pid, actor), at in first.items()]
+
+    def status_histories(self, patient_ids: Sequence[int]) -> dict[int, list[StatusChange]]:
+        return {pid: list(self.store.history.get(pid, [])) for pid in patient_ids}
+
+
+class FakePscLinkRepository:
+    """In-memory PSC ↔ account links."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def by_national_id(self, national_id: str) -> PscLink | None:
+        return self.store.psc_links.get(national_id)
+
+    def by_user(self, user_id: int) -> PscLink | None:
+        return next((link for link in self.store.psc_links.values() if link.user_id == user_id), None)
+
+    def save(self, link: PscLink) -> None:
+        self.store.psc_links[link.national_id] = link
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit`` publishes it, leaving without commit discards it."""
 
@@ -186,6 +364,12 @@ class FakeUnitOfWork:
         self.patients = FakePatientRepository(self._work)
         self.audit = FakeAuditRepository(self._work)
         self.practice = FakePracticeRepository(self._work)
+        self.ins = FakeInsRepository(self._work)
+        self.accounts = FakeAccountRepository(self._work)
+        self.psc_links = FakePscLinkRepository(self._work)
+        self.agenda = FakeAgendaRepository(self._work)
+        self.record = FakeRecordRepository(self._work)
+        self.documents = FakeDocumentRepository(self._work)
         return self
 
     def __exit__(
@@ -250,3 +434,46 @@ class MutableClock:
 
     def today(self) -> dt.date:
         return self.at.date()
+
+
+class FakeInsiGateway:
+    """A hand-written InsiGateway: answers from a registry of InsiIdentity keyed by (birth name, first name, date).
+
+    ``several`` holds the keys that answer 02 without the birth place (and 00 with it); ``fail`` makes every call
+    raise that error; ``calls`` records every query in order.
+    """
+
+    def __init__(self, identities: Sequence[InsiIdentity] = ()) -> None:
+        self.identities = list(identities)
+        self.vitale: dict[str, InsiIdentity] = {}
+        self.several: set[tuple[str, str, str]] = set()
+        self.fail: BaseException | None = None
+        self.calls: list[object] = []
+
+    def search_by_traits(self, query: InsiTraitsQuery, context: InsiCallContext) -> InsiAnswer:
+        self.calls.append(query)
+        if self.fail is not None:
+            raise self.fail
+        key = (query.birth_name, query.given_name, query.birth_date.isoformat())
+        if key in self.several and query.birth_place_code is None:
+            return InsiAnswer(InsiCode.SEVERAL, "Plusieurs", None, f"uuid:{len(self.calls)}", InsiQueryKind.TRAITS)
+        for identity in self.identities:
+            given = insi_given_names(identity)
+            if (
+                identity.birth_name == query.birth_name
+                and query.given_name in given
+                and identity.birth_date == query.birth_date.isoformat()
+                and identity.sex == query.sex.value
+                and (query.birth_place_code is None or query.birth_place_code == identity.birth_place_code)
+            ):
+                return InsiAnswer(InsiCode.FOUND, "OK", identity, f"uuid:{len(self.calls)}", InsiQueryKind.TRAITS)
+        return InsiAnswer(InsiCode.NOT_FOUND, "Aucune", None, f"uuid:{len(self.calls)}", InsiQueryKind.TRAITS)
+
+    def search_by_vitale(self, beneficiary: VitaleBeneficiary, context: InsiCallContext) -> InsiAnswer:
+        self.calls.append(beneficiary)
+        if self.fail is not None:
+            raise self.fail
+        identity = self.vitale.get(beneficiary.nir + beneficiary.nir_key)
+        if identity is None:
+            return InsiAnswer(InsiCode.NOT_FOUND, InsiCode.NOT_FOUND.label_fr, None, "uuid:v", InsiQueryKind.VITALE)
+        return InsiAnswer(InsiCode.FOUND, "OK", identity, "uuid:v", InsiQueryKind.VITALE)

@@ -35,6 +35,10 @@ def main(argv: list[str]) -> int:
         for title, cmd in checks:
             if not _step(title, cmd):
                 failures.append(title)
+    # The independent OpenID provider of the PSC contract test (node-oidc-provider), from its lockfile.
+    from tests.node_oidc import ensure_oidc_provider
+
+    ensure_oidc_provider()
     env_url = os.environ.get(ENV_URL)
     pytest_cmd = [sys.executable, "-m", "pytest", *(argv or ["tests"])]
     if env_url:

@@ -89,6 +89,8 @@ def run_gui(
     screenshot = os.environ.get(ENV_SCREENSHOT)
     if screenshot:
         controller.ready.connect(lambda: _screenshot_tour(window, controller, Path(screenshot)))
+    # The card monitor and the periodic INS verification run in the application only (not in embedded tests).
+    controller.ready.connect(controller.qualification.start_background)
     window.show()
     controller.start()
     try:

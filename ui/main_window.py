@@ -31,14 +31,22 @@ from app.dto import PatientFile, PracticeOverview
 from app.services.connectivity import ServiceCheck
 from app.tasks import Lane
 from app.version import technical_version
+from ui.agenda_launcher import AgendaLauncher
+from ui.documents_tab import DocumentsController
 from ui.error_presenter import ErrorPresenter, describe_error
 from ui.identity_banner import icon
+from ui.ins_label import InsLabelController
+from ui.ins_qualification import QualificationController
 from ui.patient_file import PatientFileView
 from ui.patient_form import PatientFormController, PatientFormDialog
 from ui.patient_list import PatientListController, PatientListView
+from ui.psc_signin import PscSignInController, psc_sign_in_extension
+from ui.record_controller import RecordLauncher
+from ui.sign_in import SessionController, register_sign_in_extension
 
 if TYPE_CHECKING:  # the composition root is only needed for its type here
     from app.bootstrap import Services
+    from app.services.signin_psc import PscSignInResult
 
 log = logging.getLogger("lgc.ui")
 
@@ -124,12 +132,47 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.check_services_action = QAction("Tester les services nationaux…", self)
         self.about_action = QAction("À propos de LGC…", self)
+        self.psc_sign_in_action = QAction("Se connecter avec Pro Santé Connect…", self)
+        self.psc_sign_out_action = QAction("Se déconnecter de Pro Santé Connect", self)
+        self.psc_sign_out_action.setEnabled(False)
         file_menu = self.menuBar().addMenu("&Fichier")
         file_menu.addAction(self.new_patient_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.psc_sign_in_action)
+        file_menu.addAction(self.psc_sign_out_action)
+        file_menu.addSeparator()
+        # Session (issue 7): lock, password change, sign-out
+        self.lock_action = QAction("Verrouiller la session", self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.change_password_action = QAction("Changer mon mot de passe…", self)
+        self.sign_out_action = QAction("Se déconnecter", self)
+        file_menu.addAction(self.lock_action)
+        file_menu.addAction(self.change_password_action)
+        file_menu.addAction(self.sign_out_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         tools_menu = self.menuBar().addMenu("&Outils")
         tools_menu.addAction(self.check_services_action)
+        # INS qualification (issue 3): the practice's identity document types, and the demo user switch.
+        self.document_types_action = QAction("Pièces d'identité acceptées…", self)
+        self.switch_user_action = QAction("Changer d'utilisateur (démonstration)…", self)
+        self.switch_user_action.setVisible(demo)
+        tools_menu.addAction(self.document_types_action)
+        tools_menu.addAction(self.switch_user_action)
+        # Agenda (issue 5): its window, from the menu and the toolbar.
+        self.agenda_action = QAction("Agenda…", self)
+        self.agenda_action.setShortcut(QKeySequence("Ctrl+G"))
+        self.agenda_action.setToolTip("Agenda : rendez-vous, séries de soins, tournée, liste d'attente (Ctrl+G)")
+        self.menuBar().addMenu("A&genda").addAction(self.agenda_action)
+        self.agenda_toolbar = self.addToolBar("Agenda")
+        self.agenda_toolbar.setObjectName("agendaToolbar")
+        self.agenda_toolbar.setMovable(False)
+        self.agenda_toolbar.addAction(self.agenda_action)
+        # Clinical record (issue 6): the practitioner's follow-up dashboard in its own window.
+        self.dashboard_action = QAction("Tableau de bord de suivi…", self)
+        self.dashboard_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.dashboard_action.setToolTip("Patients suivis, vaccins à proposer, plaies, grossesses… (Ctrl+B)")
+        self.menuBar().addMenu("&Dossier").addAction(self.dashboard_action)
         help_menu = self.menuBar().addMenu("&Aide")
         help_menu.addAction(self.about_action)
         self.new_patient_button.clicked.connect(self.new_patient_action.trigger)
@@ -138,6 +181,10 @@ class MainWindow(QMainWindow):
         self.count_label = QLabel()
         self.mode_label = QLabel()
         self.statusBar().addWidget(self.count_label)
+        self.psc_label = QLabel()
+        self.psc_label.setObjectName("pscStatus")
+        self.psc_label.setStyleSheet("#pscStatus { padding-right: 12px; }")
+        self.statusBar().addPermanentWidget(self.psc_label)
         self.statusBar().addPermanentWidget(self.mode_label)
         if demo:
             self.setWindowIcon(icon("demonstration.svg"))
@@ -263,9 +310,52 @@ class MainController(QObject):
         window.patient_file.edit_requested.connect(self.edit_open_patient)
         window.check_services_action.triggered.connect(self.check_services)
         window.about_action.triggered.connect(self.show_about)
+        self.agenda = AgendaLauncher(services, self.presenter, window)  # issue 5
+        self.agenda.bind_tab(window.patient_file.agenda_tab)
+        window.agenda_action.triggered.connect(lambda: self.agenda.open())
+        self.file_shown.connect(self.agenda.show_file)
+        self.record = RecordLauncher(  # issue 6
+            services.record,
+            self._tasks,
+            self.presenter,
+            window,
+            window.patient_file.observations_tab,
+            window.patient_file.dashboard_page.view,
+            window.patient_file.dashboard_page.shown_first,
+            self.open_patient,
+        )
+        window.dashboard_action.triggered.connect(self.record.open_dashboard)
+        self.file_shown.connect(self.record.show_file)
+        self.documents = DocumentsController(  # issue 4
+            services.documents, self._tasks, self.presenter, window, window.patient_file.documents_tab
+        )
+        self.file_shown.connect(self.documents.show_file)
+        self.qualification = QualificationController(self)
+        self.ins_label = InsLabelController(self)
+        window.document_types_action.triggered.connect(self.qualification.edit_document_types)
+        window.switch_user_action.triggered.connect(self.qualification.switch_user)
+        self.psc = PscSignInController(services.psc, self._tasks, self.presenter, window)
+        window.psc_sign_in_action.setEnabled(services.psc.configured)
+        window.psc_sign_in_action.triggered.connect(self.psc.start)
+        window.psc_sign_out_action.triggered.connect(self.psc.sign_out)
+        self.psc.signed_in.connect(self._psc_signed_in)
+        self.psc.signed_out.connect(self._psc_signed_out)
+        window.closing.connect(self.psc.cancel)  # quitting must not wait for the browser
         window.new_patient_action.setEnabled(False)
         settings = services.settings
         window.mode_label.setText("Mode démonstration" if settings.is_demo else "Mode production")
+        # Local sign-in, inactivity lock and sign-out (issue 7)
+        self.session = SessionController(window, services, self.presenter)
+        window.lock_action.triggered.connect(lambda: self.session.lock("manuel"))
+        window.change_password_action.triggered.connect(self.session.change_password)
+        window.sign_out_action.triggered.connect(self.session.sign_out)
+        self.session.signed_in.connect(self._signed_in)
+        self.session.quit_requested.connect(window.close)
+        window.closing.connect(self.session.timer.stop)
+        # Pro Santé Connect completes the session like a password; ending one ends the other (issue 7).
+        register_sign_in_extension(psc_sign_in_extension)
+        self.psc.signed_in.connect(lambda result: self.session.complete_sign_in(result.user))
+        self.session.signed_out.connect(self._local_signed_out)
 
     # -- start-up -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -276,9 +366,13 @@ class MainController(QObject):
         prepare = self._prepare
         practice = self._s.practice
 
-        def open_practice() -> PracticeOverview:
+        current_user = self._s.current_user
+
+        def open_practice() -> PracticeOverview | None:
             if prepare is not None:
                 prepare()
+            if not current_user.is_set:
+                return None  # production: the sign-in dialog comes first (issue 7)
             return practice.overview()
 
         self._tasks.submit(open_practice, lane=Lane.DB, on_success=self._practice_open, on_error=self._start_failed)
@@ -286,11 +380,29 @@ class MainController(QObject):
         places = self._s.places
         self._tasks.submit(places.warm_up, lane=Lane.NET, on_error=lambda exc: log.warning("COG warm-up failed"))
 
-    def _practice_open(self, overview: PracticeOverview) -> None:
+    def _practice_open(self, overview: PracticeOverview | None) -> None:
+        if overview is None:
+            self.list_controller.set_waiting("Connectez-vous pour ouvrir le cabinet.")
+            self.window.count_label.setText("")
+            self.session.practice_name = self._practice_name()
+            self.session.request_sign_in()
+            return
+        self.session.start_watching()
+        self.session.practice_name = overview.name
         self._set_overview(overview)
         self.window.new_patient_action.setEnabled(True)
         self.list_controller.refresh()
         self.window.patient_list.search_box.setFocus()
+
+    def _practice_name(self) -> str:
+        return self.overview.name if self.overview is not None else "Logiciel de gestion de cabinet"
+
+    def _signed_in(self, _user: object) -> None:
+        """After the sign-in dialog (or a new user after a sign-out): re-read the practice as that user."""
+        practice = self._s.practice
+        self._tasks.submit(
+            practice.overview, lane=Lane.DB, on_success=self._practice_open, on_error=self._start_failed
+        )
 
     def _start_failed(self, exc: BaseException) -> None:
         self.list_controller.set_waiting("Le cabinet n'a pas pu être ouvert.")
@@ -311,6 +423,26 @@ class MainController(QObject):
         self.window.count_label.setText(
             f"{count:,} patient{'s' if count > 1 else ''} dans le cabinet".replace(",", "\u202f")
         )
+
+    def _psc_signed_in(self, result: PscSignInResult) -> None:
+        """Show who is connected (title and status bar) and re-read the practice as that user."""
+        situation = f" — {result.situation.structure_name}" if result.situation else ""
+        self.window.psc_label.setText(f"Pro Santé Connect : {result.identity.display_name}{situation}")
+        self.window.psc_label.setToolTip(result.situation.label_fr if result.situation else "")
+        self.window.psc_sign_out_action.setEnabled(True)
+        self.refresh_overview()
+
+    def _psc_signed_out(self) -> None:
+        self.window.psc_label.setText("Pro Santé Connect : déconnecté")
+        self.window.psc_sign_out_action.setEnabled(False)
+        if self.overview is not None:
+            self.window.setWindowTitle(f"LGC — {self.overview.name} — aucun utilisateur connecté")
+        if not self._s.current_user.is_set and self.session.sign_in_dialog is None:
+            self.session.request_sign_in()
+
+    def _local_signed_out(self) -> None:
+        if self._s.psc.signed_in:
+            self.psc.sign_out()
 
     def refresh_overview(self) -> None:
         """Re-read the practice figures (patient count) after a change."""
@@ -436,7 +568,8 @@ class MainController(QObject):
             f"Version technique : {technical_version()}<br>"
             f"Révision du schéma de données : {self._s.schema_revision}<br>"
             f"Dossier des données : {settings.data_dir}<br>"
-            f"Mode : {mode}<br><br>"
+            f"Mode : {mode}<br>"
+            f"Chiffrement : {self._s.encryption or 'non précisé'}<br><br>"
             f"Licence : {LICENCE}. Logiciel libre, sans publicité."
         )
         box.addButton("Fermer", QMessageBox.ButtonRole.AcceptRole)

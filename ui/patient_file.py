@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.dto import PatientFile
 from domain.identity import IdentityStatus
 from domain.patient import CareRole
+from ui.documents_tab import DocumentsTab
 from ui.identity_banner import (
     IdentityBanner,
     attribute_words,
@@ -33,16 +34,15 @@ from ui.identity_banner import (
     format_matricule,
     status_icon,
 )
+from ui.ins_label import InsDatamatrixBox
+from ui.patient_agenda_tab import PatientAgendaTab
+from ui.record_view import DashboardPage, ObservationsTab
 
 NOT_YET = {
-    "Agenda": "L'agenda (rendez-vous, tournées) n'est pas encore disponible dans cette version.",
-    "Observations": "La saisie des observations n'est pas encore disponible dans cette version.",
-    "Documents": "La gestion des documents n'est pas encore disponible dans cette version.",
     "Prescriptions": "Les prescriptions ne sont pas encore disponibles dans cette version.",
     "Courriers": "La rédaction des courriers n'est pas encore disponible dans cette version.",
     "DMP": "L'accès au DMP (Mon espace santé) n'est pas encore disponible dans cette version.",
     "Messagerie": "La messagerie sécurisée de santé (MSSanté) n'est pas encore disponible dans cette version.",
-    "Tableau de bord": "Le tableau de bord de suivi n'est pas encore disponible dans cette version.",
 }
 """Tabs of functions still to come, each with one plain French sentence (no fake content)."""
 
@@ -61,9 +61,11 @@ class IdentityTabView(QWidget):
 
     Signals:
         edit_requested: the user clicked "Modifier".
+        insi_requested: the user clicked "Rechercher l'INS (INSi)".
     """
 
     edit_requested = Signal()
+    insi_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,7 +75,11 @@ class IdentityTabView(QWidget):
         self.edit_button = QPushButton("Modifier…")
         self.edit_button.setToolTip("Modifier l'identité, les coordonnées et l'équipe de soins")
         self.edit_button.clicked.connect(self.edit_requested)
+        self.insi_button = QPushButton("Rechercher l'INS (INSi)")
+        self.insi_button.setToolTip("Interroger le téléservice INSi avec les traits de cette identité et comparer")
+        self.insi_button.clicked.connect(self.insi_requested)
         buttons.addStretch(1)
+        buttons.addWidget(self.insi_button)
         buttons.addWidget(self.edit_button)
 
         scroll = QScrollArea()
@@ -94,6 +100,8 @@ class IdentityTabView(QWidget):
         left.addStretch(1)
         right.addWidget(self.contact_group)
         right.addWidget(self.team_group)
+        self.ins_box = InsDatamatrixBox()
+        right.addWidget(self.ins_box)
         right.addStretch(1)
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)
@@ -133,7 +141,8 @@ class IdentityTabView(QWidget):
             ("Date de naissance", format_date_fr(traits.birth_date)),
             ("Lieu de naissance", file.birth_place_label),
             ("Statut de l'identité", file.status.label_fr),
-            ("Pièce d'identité contrôlée", file.document_type_label or "Aucune"),
+            ("Pièce d'identité contrôlée", _check_text(file)),
+            ("Source de l'INS", identity.source.label_fr if identity.source else "—"),
             ("Attributs", ", ".join(attribute_words(identity.doubtful, identity.fictitious, identity.homonym))),
         ]
         if file.status is IdentityStatus.QUALIFIED and identity.ins is not None:
@@ -191,6 +200,17 @@ class IdentityTabView(QWidget):
                 self.history_table.setItem(line, column, cell)
 
 
+def _check_text(file: PatientFile) -> str:
+    """The identity check: the document type, or the transitional procedure / ApCV (issue 3)."""
+    identity = file.patient.identity
+    if file.document_type_label:
+        return file.document_type_label
+    if identity.transitional_qualification:
+        return "Aucune (procédure spécifique transitoire)"
+    mode = identity.qualification_mode
+    return f"Aucune ({mode.label_fr})" if mode is not None else "Aucune"
+
+
 def _member_text(name: str, rpps: str, mss: str) -> str:
     parts = [name]
     if rpps:
@@ -225,6 +245,8 @@ class PatientFileView(QWidget):
         self.identity_tab = IdentityTabView()
         self.identity_tab.edit_requested.connect(self.edit_requested)
         self.tabs.addTab(self.identity_tab, "Identité")
+        self.agenda_tab = PatientAgendaTab()  # issue 5: past and future appointments, care series
+        self.tabs.addTab(self.agenda_tab, "Agenda")
         self.placeholder_labels: dict[str, QLabel] = {}
         for title, sentence in NOT_YET.items():
             page = QWidget()
@@ -236,9 +258,31 @@ class PatientFileView(QWidget):
             page_layout.addWidget(label)
             self.placeholder_labels[title] = label
             self.tabs.addTab(page, title)
+        # The clinical record (issue 6): observations after the agenda, the practitioner's dashboard last.
+        self.observations_tab = ObservationsTab(today)
+        after = next((i + 1 for i in range(self.tabs.count()) if self.tabs.tabText(i) == "Agenda"), 1)
+        self.tabs.insertTab(after, self.observations_tab, "Observations")
+        self.documents_tab = DocumentsTab()  # issue 4: health documents, after the observations
+        self.tabs.insertTab(after + 1, self.documents_tab, "Documents")
+        self.dashboard_page = DashboardPage()
+        self.tabs.addTab(self.dashboard_page, "Tableau de bord")
+        # The INSi notice under the banner: "Recherche INSi en cours…", then the result or advice (issue 3).
+        self.insi_notice = QLabel()
+        self.insi_notice.setObjectName("insiNotice")
+        self.insi_notice.setWordWrap(True)
+        self.insi_notice.setStyleSheet(
+            "#insiNotice { background: #eef3fa; border: 1px solid #9fb3cc; padding: 3px 8px; color: #1d2b3a; }"
+        )
+        self.insi_notice.hide()
         layout.addWidget(self.banner)
+        layout.addWidget(self.insi_notice)
         layout.addWidget(self.tabs, 1)
         self.file: PatientFile | None = None
+
+    def set_insi_notice(self, text: str, *, busy: bool = False) -> None:
+        """Show (or hide, for "") the discreet INSi notice under the banner."""
+        self.insi_notice.setText(("⏳ " if busy else "") + text)
+        self.insi_notice.setVisible(bool(text))
 
     def set_file(self, file: PatientFile) -> None:
         """Show ``file``."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
+from adapters.db.encryption import connect as connect_sqlite
+from adapters.db.encryption import database_errors, key_pragma
 from domain.errors import StorageError
 
 log = logging.getLogger("lgc.db")
@@ -43,13 +44,22 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
-    """Create the engine with the pragmas health data needs (WAL, synchronous=FULL, foreign keys)."""
+def make_engine(url: str, *, read_only: bool = False, key: bytes | None = None) -> Engine:
+    """Create the engine with the pragmas health data needs (WAL, synchronous=FULL, foreign keys).
+
+    ``key``: the raw 256-bit key of an SQLCipher-encrypted SQLite file (issue 7); the driver is then sqlcipher3.
+    """
     if is_sqlite(url):
+        extra: dict[str, Any] = {}
+        if key is not None:
+            from sqlcipher3 import dbapi2 as sqlcipher_dbapi
+
+            extra["module"] = sqlcipher_dbapi
         engine = create_engine(
             url,
             connect_args={"timeout": 5.0, "check_same_thread": False},
             pool_pre_ping=False,
+            **extra,
         )
 
         @event.listens_for(engine, "connect")
@@ -58,6 +68,8 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             # that SAVEPOINT and batch migrations behave (SQLAlchemy docs, "Serializable isolation").
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            if key is not None:
+                cursor.execute(key_pragma(key))  # first statement on an SQLCipher connection
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
             if not read_only:
@@ -131,7 +143,7 @@ def current_revision(engine: Engine) -> str | None:
         return row[0] if row else None
 
 
-def check_sqlite_file(path: Path) -> None:
+def check_sqlite_file(path: Path, key: bytes | None = None) -> None:
     """Refuse a file that is not a readable, writable, intact SQLite database.
 
     Raises:
@@ -143,7 +155,7 @@ def check_sqlite_file(path: Path) -> None:
         return
     with path.open("rb") as handle:
         header = handle.read(16)
-    if header and header != b"SQLite format 3\x00":
+    if header and header != b"SQLite format 3\x00" and key is None:
         raise StorageError(
             f"Le fichier {path} n'est pas une base LGC (fichier endommagé ou d'un autre logiciel). "
             "Il n'a pas été modifié : restaurez une sauvegarde (lgc restore)."
@@ -153,12 +165,17 @@ def check_sqlite_file(path: Path) -> None:
             f"La base {path} est en lecture seule : vérifiez les droits du fichier et du dossier. Rien n'a été modifié."
         )
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        conn = connect_sqlite(f"file:{path}?mode=ro", key if header else None, uri=True, timeout=2.0)
         try:
             result = conn.execute("PRAGMA quick_check").fetchone()
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
+        if key is not None and "not a database" in str(exc).lower():
+            raise StorageError(
+                f"La clé de chiffrement du trousseau ne permet pas d'ouvrir la base {path} (mauvaise clé ou "
+                "fichier endommagé). Elle n'a pas été modifiée : restaurez le trousseau ou une sauvegarde."
+            ) from exc
         raise _translate_sqlite(exc, path) from exc
     if not result or result[0] != "ok":
         raise StorageError(
@@ -195,13 +212,16 @@ def _writable_dir(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
-def backup_sqlite(source: Path, destination: Path) -> Path:
-    """Copy a live SQLite database with the online backup API (consistent even while in use)."""
+def backup_sqlite(source: Path, destination: Path, key: bytes | None = None) -> Path:
+    """Copy a live SQLite database with the online backup API (consistent even while in use).
+
+    An encrypted store (``key``) gives a backup encrypted with the same key.
+    """
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = destination.with_suffix(destination.suffix + ".partial")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10.0)
+    src = connect_sqlite(f"file:{source}?mode=ro", key, uri=True, timeout=10.0)
     try:
-        dst = sqlite3.connect(tmp)
+        dst = connect_sqlite(str(tmp), key)
         try:
             src.backup(dst)
             check = dst.execute("PRAGMA integrity_check").fetchone()
@@ -224,7 +244,7 @@ def prune_backups(directory: Path, keep: int) -> None:
 
 
 def open_database(
-    url: str, *, backup_dir: Path | None = None, backup_keep: int = 10
+    url: str, *, backup_dir: Path | None = None, backup_keep: int = 10, key: bytes | None = None
 ) -> tuple[Engine, MigrationOutcome]:
     """Open (and create or migrate) the store.
 
@@ -238,9 +258,9 @@ def open_database(
     existed = False
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        check_sqlite_file(path)
+        check_sqlite_file(path, key)
         existed = path.exists() and path.stat().st_size > 0
-    engine = make_engine(url)
+    engine = make_engine(url, key=key)
     try:
         current = current_revision(engine)
         head = head_revision()
@@ -253,7 +273,7 @@ def open_database(
         if current != head:
             if path is not None and existed and backup_dir is not None:
                 stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-                backup_path = backup_sqlite(path, backup_dir / f"avant-migration-{stamp}.sqlite3")
+                backup_path = backup_sqlite(path, backup_dir / f"avant-migration-{stamp}.sqlite3", key)
                 prune_backups(backup_dir, backup_keep)
                 log.info("Backup before migration: %s", backup_path)
             upgrade(engine)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import sqlite3
 import subprocess
 from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
 
 from adapters.db.database import backup_sqlite, known_revisions, sqlite_path
+from adapters.db.encryption import connect as connect_sqlite
+from adapters.db.encryption import database_errors, is_plain_sqlite
 from domain.errors import InvalidInput, StorageError
 
 log = logging.getLogger("lgc.db")
@@ -20,15 +21,16 @@ log = logging.getLogger("lgc.db")
 class SqliteMaintenance:
     """Backup/restore of the embedded SQLite store."""
 
-    def __init__(self, engine: Engine, path: Path) -> None:
+    def __init__(self, engine: Engine, path: Path, key: bytes | None = None) -> None:
         self._engine = engine
         self._path = path
+        self._key = key  # SQLCipher key of an encrypted store: backups are encrypted with it (issue 7)
 
     def backup(self, destination: Path) -> Path:
         """Consistent copy of the live database, checked (integrity_check) before it is kept."""
         if destination.exists() and destination.is_dir():
             raise InvalidInput("La sauvegarde doit être un fichier, pas un dossier.")
-        return backup_sqlite(self._path, destination)
+        return backup_sqlite(self._path, destination, self._key)
 
     def restore(self, source: Path) -> Path:
         """Replace the store with a backup; the current store is kept aside first.
@@ -39,12 +41,12 @@ class SqliteMaintenance:
         Raises:
             InvalidInput: the file is not an LGC backup or comes from a newer version.
         """
-        _check_sqlite_backup(source)
+        _check_sqlite_backup(source, self._key)
         self._engine.dispose()
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = self._path.with_name(f"{self._path.stem}-avant-restauration-{stamp}.sqlite3")
         if self._path.exists():
-            backup_sqlite(self._path, kept)
+            backup_sqlite(self._path, kept, self._key)
         tmp = self._path.with_suffix(".restoring")
         shutil.copyfile(source, tmp)
         for suffix in ("-wal", "-shm"):
@@ -54,17 +56,23 @@ class SqliteMaintenance:
         return kept
 
 
-def _check_sqlite_backup(source: Path) -> None:
+def _check_sqlite_backup(source: Path, key: bytes | None = None) -> None:
     if not source.is_file():
         raise InvalidInput(f"Fichier de sauvegarde introuvable : {source}")
+    encrypted = key is not None and not is_plain_sqlite(source)
+    if key is not None and is_plain_sqlite(source):
+        raise InvalidInput(
+            f"{source} est une sauvegarde non chiffrée alors que la base de ce poste est chiffrée : restaurez une "
+            "sauvegarde chiffrée (lgc backup) ; rien n'a été modifié."
+        )
     try:
-        conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        conn = connect_sqlite(f"file:{source}?mode=ro", key if encrypted else None, uri=True)
         try:
             check = conn.execute("PRAGMA integrity_check").fetchone()
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
         raise InvalidInput(f"{source} n'est pas une sauvegarde LGC lisible ({exc}).") from exc
     if not check or check[0] != "ok":
         raise InvalidInput(f"La sauvegarde {source} est endommagée : restauration refusée.")
@@ -126,9 +134,9 @@ class PostgresMaintenance:
             raise StorageError(f"{cmd[0]} a échoué : {result.stderr.strip()[:500]}")
 
 
-def maintenance_for(engine: Engine, url: str) -> SqliteMaintenance | PostgresMaintenance:
-    """The maintenance adapter for this store."""
+def maintenance_for(engine: Engine, url: str, key: bytes | None = None) -> SqliteMaintenance | PostgresMaintenance:
+    """The maintenance adapter for this store (``key``: SQLCipher key of an encrypted SQLite store)."""
     path = sqlite_path(url)
     if path is not None:
-        return SqliteMaintenance(engine, path)
+        return SqliteMaintenance(engine, path, key)
     return PostgresMaintenance(engine, url)

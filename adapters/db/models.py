@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -59,6 +60,8 @@ class UserRow(Base):
     profession: Mapped[str | None] = mapped_column(String(20), nullable=True)
     rpps: Mapped[str] = mapped_column(String(11), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # issue 7 (migration 0005): the practitioner a remplaçant works for
+    titulaire_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)
 
 
 class IdentityDocumentTypeRow(Base):
@@ -91,6 +94,13 @@ class PatientRowModel(Base):
     doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
     fictitious: Mapped[bool] = mapped_column(Boolean, default=False)
     homonym: Mapped[bool] = mapped_column(Boolean, default=False)
+    # INS qualification (issue 3, migration 0002): where the INS came from, the transitional procedure,
+    # when it was retrieved and last verified with INSi, and the result.
+    ins_source: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    transitional_qualification: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ins_retrieved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ins_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ins_verification_result: Mapped[str | None] = mapped_column(String(10), nullable=True)
     # Derived from the columns above at every write; stored so that the list needs no computation.
     status: Mapped[str] = mapped_column(String(5))
     sort_key: Mapped[str] = mapped_column(SearchKey, index=True)
@@ -141,6 +151,7 @@ class StatusChangeRow(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(300))
     reason: Mapped[str] = mapped_column(String(500))
+    qualification: Mapped[str | None] = mapped_column(String(20), nullable=True)  # migration 0002
 
 
 class AuditRow(Base):
@@ -156,3 +167,11 @@ class AuditRow(Base):
     detail: Mapped[str] = mapped_column(Text)
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+from adapters.db import models_agenda  # noqa: E402,F401,I001
+from adapters.db import models_ins  # noqa: E402,F401
+from adapters.db import models_security  # noqa: E402,F401
+from adapters.db import models_psc  # noqa: E402,F401
+from adapters.db import models_record  # noqa: E402,F401
+from adapters.db import models_documents  # noqa: E402,F401

@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import Select
 
+from adapters.db.agenda_repository import SqlAgendaRepository
+from adapters.db.documents_repository import SqlDocumentRepository
+from adapters.db.ins_repository import SqlInsRepository
 from adapters.db.models import (
     AuditRow,
     CareTeamRow,
@@ -25,11 +28,23 @@ from adapters.db.models import (
     StructureRow,
     UserRow,
 )
-from domain.audit import GENESIS_HASH, AuditAction, AuditEvent, chain_hash
+from adapters.db.psc_repository import SqlPscLinkRepository
+from adapters.db.record_repository import SqlRecordRepository
+from adapters.db.security_repository import SqlAccountRepository
+from domain.audit import GENESIS_HASH, AuditAction, AuditEvent, ChainAnchor, chain_hash
 from domain.errors import ConflictError, NotFound, StorageError
-from domain.identity import Identity, IdentityStatus, IdentityTraits, Ins, Sex, StatusChange
+from domain.identity import (
+    Identity,
+    IdentitySource,
+    IdentityStatus,
+    IdentityTraits,
+    Ins,
+    QualificationMode,
+    Sex,
+    StatusChange,
+)
 from domain.patient import CareRole, CareTeamMember, Contact, Patient
-from domain.ports import PatientRow
+from domain.ports import AuditAnchorStore, PatientRow
 from domain.practice import (
     IdentityDocumentType,
     Profession,
@@ -154,6 +169,7 @@ class SqlPatientRepository:
                 at=change.at,
                 actor=change.actor,
                 reason=change.reason,
+                qualification=change.qualification.value if change.qualification else None,
             )
         )
         self._s.flush()
@@ -171,6 +187,7 @@ class SqlPatientRepository:
                         "at": c.at,
                         "actor": c.actor,
                         "reason": c.reason,
+                        "qualification": c.qualification.value if c.qualification else None,
                     }
                     for pid, c in changes
                 ],
@@ -195,6 +212,7 @@ class SqlPatientRepository:
                 at=_aware(r.at),
                 actor=r.actor,
                 reason=r.reason,
+                qualification=QualificationMode(r.qualification) if r.qualification else None,
             )
             for r in rows
         ]
@@ -224,6 +242,8 @@ class SqlPatientRepository:
         row.doubtful = identity.doubtful
         row.fictitious = identity.fictitious
         row.homonym = identity.homonym
+        row.ins_source = identity.source.value if identity.source else None
+        row.transitional_qualification = identity.transitional_qualification
         row.status = identity.status.value
         row.sort_key = sort_key_of(traits)
         row.address = "\n".join(patient.contact.address_lines)
@@ -345,6 +365,8 @@ def _patient_from_row(row: PatientRowModel, team: Any) -> Patient:
         doubtful=row.doubtful,
         fictitious=row.fictitious,
         homonym=row.homonym,
+        source=IdentitySource(row.ins_source) if row.ins_source else None,
+        transitional_qualification=bool(row.transitional_qualification),
     )
     contact = Contact(
         address_lines=tuple(line for line in row.address.split("\n") if line),
@@ -371,6 +393,8 @@ class SqlAuditRepository:
 
     def __init__(self, session: Session) -> None:
         self._s = session
+        self.appended: ChainAnchor | None = None
+        """The newest trace this unit of work appended (the anchor moves to it after commit)."""
 
     def append(self, event: AuditEvent) -> None:
         """Append a trace chained to the last one."""
@@ -379,19 +403,19 @@ class SqlAuditRepository:
             self._s.execute(text("SELECT pg_advisory_xact_lock(734101)"))
         last = self._s.execute(select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)).scalar()
         previous = last or GENESIS_HASH
-        self._s.add(
-            AuditRow(
-                at=event.at,
-                actor=event.actor,
-                action=event.action.value,
-                outcome=event.outcome,
-                patient_id=event.patient_id,
-                detail=json.dumps(event.detail, ensure_ascii=False, sort_keys=True, default=str),
-                previous_hash=previous,
-                hash=chain_hash(previous, event),
-            )
+        row = AuditRow(
+            at=event.at,
+            actor=event.actor,
+            action=event.action.value,
+            outcome=event.outcome,
+            patient_id=event.patient_id,
+            detail=json.dumps(event.detail, ensure_ascii=False, sort_keys=True, default=str),
+            previous_hash=previous,
+            hash=chain_hash(previous, event),
         )
+        self._s.add(row)
         self._s.flush()
+        self.appended = ChainAnchor(row.id, row.hash)
 
     def list(self, *, patient_id: int | None = None, limit: int = 1000) -> list[AuditEvent]:
         """Most recent traces first."""
@@ -408,6 +432,16 @@ class SqlAuditRepository:
                 return row.id
             previous = row.hash
         return None
+
+    def last(self) -> ChainAnchor | None:
+        """Id and hash of the newest trace."""
+        row = self._s.execute(select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)).first()
+        return ChainAnchor(int(row.id), row.hash) if row else None
+
+    def hash_at(self, trace_id: int) -> str | None:
+        """The stored hash of one trace."""
+        value: str | None = self._s.execute(select(AuditRow.hash).where(AuditRow.id == trace_id)).scalar()
+        return value
 
 
 def _event(row: AuditRow) -> AuditEvent:
@@ -457,6 +491,7 @@ class SqlPracticeRepository:
             profession=user.profession.value if user.profession else None,
             rpps=user.rpps,
             is_admin=user.is_admin,
+            titulaire_id=user.titulaire_id,
         )
         self._s.add(row)
         self._s.flush()
@@ -496,6 +531,7 @@ def _user(row: UserRow) -> UserAccount:
         profession=Profession(row.profession) if row.profession else None,
         rpps=row.rpps,
         is_admin=row.is_admin,
+        titulaire_id=row.titulaire_id,
     )
 
 
@@ -505,15 +541,28 @@ class SqlUnitOfWork:
     patients: SqlPatientRepository
     audit: SqlAuditRepository
     practice: SqlPracticeRepository
+    ins: SqlInsRepository
+    accounts: SqlAccountRepository
+    psc_links: SqlPscLinkRepository
+    agenda: SqlAgendaRepository
+    record: SqlRecordRepository
+    documents: SqlDocumentRepository
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], anchor: AuditAnchorStore | None = None) -> None:
         self._factory = factory
+        self._anchor = anchor
 
     def __enter__(self) -> Self:
         self._session = self._factory()
         self.patients = SqlPatientRepository(self._session)
         self.audit = SqlAuditRepository(self._session)
         self.practice = SqlPracticeRepository(self._session)
+        self.ins = SqlInsRepository(self._session)
+        self.accounts = SqlAccountRepository(self._session)
+        self.psc_links = SqlPscLinkRepository(self._session)
+        self.agenda = SqlAgendaRepository(self._session)
+        self.record = SqlRecordRepository(self._session)
+        self.documents = SqlDocumentRepository(self._session)
         return self
 
     def __exit__(
@@ -542,17 +591,31 @@ class SqlUnitOfWork:
             raise StorageError(f"Erreur d'accès à la base : {exc}") from exc
 
     def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction; then move the traces' anchor to the newest trace appended."""
         self._session.commit()
+        appended, self.audit.appended = self.audit.appended, None
+        if appended is not None and self._anchor is not None:
+            try:
+                known = self._anchor.last_known()
+                if known is not None and self.audit.hash_at(known.last_id) != known.last_hash:
+                    # traces were removed or changed since: keep the anchor where it is, for "lgc audit verify"
+                    log.error("Trace %s no longer matches the anchor: anchor not advanced", known.last_id)
+                    return
+                self._anchor.advance(appended)
+            except (OSError, StorageError, SQLAlchemyError):
+                log.warning("The traces' anchor could not be advanced", exc_info=True)
+            finally:
+                self._session.rollback()  # end the read transaction opened by the check
 
 
 class SqlUnitOfWorkFactory:
     """Creates units of work over one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, anchor: AuditAnchorStore | None = None) -> None:
         self.engine = engine
+        self.anchor = anchor
         self._factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
     def __call__(self) -> SqlUnitOfWork:
         """A new unit of work."""
-        return SqlUnitOfWork(self._factory)
+        return SqlUnitOfWork(self._factory, self.anchor)

@@ -9,7 +9,16 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-GROUP_MODULES: tuple[str, ...] = ()
+GROUP_MODULES: tuple[str, ...] = (
+    "app.commands.agenda",
+    "app.commands.accounts",
+    "app.commands.audit",
+    "app.commands.db",
+    "app.commands.ins",
+    "app.commands.card",
+    "app.commands.documents",
+    "app.commands.proxy",
+)
 """Dotted names of the group modules, e.g. ``"app.commands.ins"``."""
 
 

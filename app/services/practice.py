@@ -10,6 +10,7 @@ from domain.audit import AuditAction, AuditEvent
 from domain.errors import InvalidInput, NotFound
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.practice import DEFAULT_IDENTITY_DOCUMENT_TYPES, IdentityDocumentType, UserAccount
+from domain.security import Permission, require
 
 log = logging.getLogger("lgc.practice")
 
@@ -71,10 +72,7 @@ class PracticeService:
     def save_document_type(self, doc_type: IdentityDocumentType) -> None:
         """Add or change an identity document type (administrators only)."""
         user = self._current()
-        if not user.is_admin:
-            from domain.errors import PermissionDenied
-
-            raise PermissionDenied("Seul un administrateur peut modifier la liste des pièces d'identité.")
+        require(user, Permission.CONFIGURE_LISTS)  # administrators only (issue 7 permission table)
         code = doc_type.code.strip().upper()
         if not code or not doc_type.label.strip():
             raise InvalidInput({"code": "Code et libellé de la pièce sont obligatoires."})

@@ -31,7 +31,7 @@ from sandbox.harness import (
     SandboxRequest,
     SandboxResponse,
 )
-from sandbox.runner import default_services, run_foreground
+from sandbox.runner import build_harness, default_services, run_foreground
 from sandbox.services.status import StatusService
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -448,7 +448,16 @@ def test_concurrent_requests_are_served_in_parallel(
 
 
 def test_default_services_include_status() -> None:
-    assert [s.name for s in default_services()] == ["status"]
+    names = [s.name for s in default_services()]
+    assert names[0] == "status"
+    assert {"insi", "insi-mtls"} <= set(names)
+
+
+def test_build_harness_puts_insi_mtls_behind_mutual_tls(tmp_path: Path) -> None:
+    harness = build_harness(tmp_path)
+    assert harness.requires_client_cert("insi-mtls")
+    assert not harness.requires_client_cert("insi")
+    assert not harness.requires_client_cert("status")
 
 
 def test_run_foreground_prints_urls_and_stops_on_request(tmp_path: Path, wait_until: Callable[..., None]) -> None:

@@ -1,0 +1,1 @@
+"""PDF/A-1b production of health documents."""

@@ -1,0 +1,1 @@
+"""The Proxy e-santé (Espace de confiance): PSC sessions, token exchange per backend, mTLS pass-through."""

@@ -1,0 +1,228 @@
+"""Produced documents against the ANS kit: CDA XSD, generic CI-SIS schematrons, model schematron; PDF/A-1b
+with the INS datamatrix; IHE XDM layout and METADATA.XML; the reader reads back what the producer writes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from adapters.cda.builder import build_n1, build_n3
+from adapters.cda.documents import CdaDocumentReader, CdaDocumentRenderer
+from adapters.cda.validation import CdaValidator
+from adapters.pdf.producer import render_pdf
+from domain.documents import DOCUMENT_KINDS, DocumentSettings
+from domain.ins_datamatrix import build_payload, parse_payload
+from tests.documents_support import make_patient, validated
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+KIT = SHARED / "specs" / "cda"
+HL7 = {"h": "urn:hl7-org:v3"}
+FOOTER = DocumentSettings().rgpd_footer
+
+
+@pytest.fixture(scope="module")
+def validator() -> CdaValidator:
+    return CdaValidator()
+
+
+@pytest.fixture(scope="module")
+def pdf_cache() -> dict[str, bytes]:
+    return {}
+
+
+def _pdf(code: str, qualified: bool, cache: dict[str, bytes]) -> bytes:
+    key = f"{code}-{qualified}"
+    if key not in cache:
+        cache[key] = render_pdf(validated(code, qualified=qualified), rgpd_footer=FOOTER)
+    return cache[key]
+
+
+@pytest.mark.parametrize("code", [k.code for k in DOCUMENT_KINDS])
+def test_every_document_type_n1_passes_the_kit(code: str, validator: CdaValidator, pdf_cache: dict) -> None:
+    doc = validated(code)
+    cda = build_n1(doc, _pdf(code, True, pdf_cache))
+    report = validator.validate_bytes(cda)
+    assert report.ok, [f.line() for f in report.errors]
+    assert len(report.checks) == 6  # XSD, JDV_J07, StrucMin, ModelesDeContenus, IHE, terminologie
+    root = etree.fromstring(cda)
+    assert [t.get("root") for t in root.findall("h:templateId", HL7)] == [
+        "2.16.840.1.113883.2.8.2.1",
+        "1.2.250.1.213.1.1.1.1",
+        "1.3.6.1.4.1.19376.1.2.20",
+    ]
+    text = root.find("h:component/h:nonXMLBody/h:text", HL7)
+    assert text.get("mediaType") == "application/pdf" and base64.b64decode(text.text).startswith(b"%PDF-1.4")
+
+
+def test_vaccination_note_n3_passes_its_model_with_the_pdf_copy(validator: CdaValidator, pdf_cache: dict) -> None:
+    doc = validated("87273-9")
+    pdf = _pdf("87273-9", True, pdf_cache)
+    cda = build_n3(doc, pdf)
+    report = validator.validate_bytes(cda)
+    assert "CI-SIS_VAC-NOTE_2023.01.sch" in report.checks
+    assert report.ok, [f.line() for f in report.errors]
+    root = etree.fromstring(cda)
+    copy = root.xpath("//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.243']", namespaces=HL7)
+    assert len(copy) == 1 and copy[0].findtext("h:title", namespaces=HL7) == "Copie du document"
+    media = copy[0].xpath(".//h:observationMedia/h:value", namespaces=HL7)[0]
+    assert base64.b64decode(media.text) == pdf
+    assert root.find("h:effectiveTime", HL7) is not None
+    assert root.xpath("string(//h:substanceAdministration/h:effectiveTime/@value)", namespaces=HL7) == "20261127"
+
+
+def test_the_shared_kit_runner_agrees(tmp_path: Path, pdf_cache: dict) -> None:
+    """The reference runner of ../shared/tools on the shared kit, in a separate process."""
+    n1 = tmp_path / "n1.xml"
+    n3 = tmp_path / "n3.xml"
+    n1.write_bytes(build_n1(validated("11506-3"), _pdf("11506-3", True, pdf_cache)))
+    n3.write_bytes(build_n3(validated("87273-9"), _pdf("87273-9", True, pdf_cache)))
+    runner = SHARED / "tools" / "schematron.py"
+    schemas = [
+        KIT / "schematrons/profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch",
+        KIT / "schematrons/profils/CI-SIS_ModelesDeContenusCDA.sch",
+        KIT / "schematrons/profils/IHE.sch",
+    ]
+    for schema in schemas:
+        done = subprocess.run(
+            [sys.executable, str(runner), str(schema), str(n1), str(n3)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    model = KIT / "schematrons/CI-SIS_VAC-NOTE_2023.01.sch"
+    done = subprocess.run([sys.executable, str(runner), str(model), str(n3)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ins_in_record_target_only_for_a_qualified_identity(pdf_cache: dict) -> None:
+    qualified = etree.fromstring(build_n1(validated("11488-4"), b"%PDF-1.4"))
+    ids = qualified.xpath("h:recordTarget/h:patientRole/h:id/@root", namespaces=HL7)
+    assert "1.2.250.1.213.1.4.10" in ids
+    provisional = etree.fromstring(build_n1(validated("11488-4", qualified=False), b"%PDF-1.4"))
+    roots = provisional.xpath("h:recordTarget/h:patientRole/h:id/@root", namespaces=HL7)
+    assert not any(r.startswith("1.2.250.1.213.1.4.") for r in roots)
+    name = provisional.find("h:recordTarget/h:patientRole/h:patient/h:name", HL7)
+    assert name.findtext("h:family[@qualifier='BR']", namespaces=HL7) == "DUPONT"
+    assert name.findtext("h:given[@qualifier='BR']", namespaces=HL7) == "MARIE"
+
+
+def test_a_new_version_carries_rplc_same_set_id_and_passes(validator: CdaValidator, pdf_cache: dict) -> None:
+    first = validated("34120-6")
+    second = first.next_version(at=first.act_date, author=first.author, patient=first.patient)  # type: ignore[arg-type]
+    second = second.validate(at=first.act_date, actor="x", patient=second.patient)
+    cda = build_n1(second, _pdf("34120-6", True, pdf_cache))
+    root = etree.fromstring(cda)
+    assert root.xpath("string(h:setId/@root)", namespaces=HL7) == first.set_id
+    assert root.xpath("string(h:versionNumber/@value)", namespaces=HL7) == "2"
+    assert root.xpath("string(h:relatedDocument[@typeCode='RPLC']/h:parentDocument/h:id/@root)", namespaces=HL7) == (
+        first.document_id
+    )
+    assert validator.validate_bytes(cda).ok
+
+
+def _datamatrix_texts(pdf: bytes) -> list[str]:
+    import tempfile
+
+    import zxingcpp
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "doc.pdf"
+        source.write_bytes(pdf)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "200", "-singlefile", str(source), str(Path(tmp) / "page")], check=True
+        )
+        image = Image.open(Path(tmp) / "page.png")
+        image.load()
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.DataMatrix)
+    return [bytes(r.bytes).decode("latin-1") for r in found]
+
+
+def test_pdf_is_pdfa_1b_with_the_ins_datamatrix(pdf_cache: dict) -> None:
+    import pikepdf
+    import pikepdf.pdfa
+
+    pdf = _pdf("11488-4", True, pdf_cache)
+    with pikepdf.open(io.BytesIO(pdf)) as opened:
+        report = pikepdf.pdfa.check(opened, "1b")
+        assert report.verdict == "pass", report
+        assert opened.pdf_version == "1.4"
+    doc = validated("11488-4")
+    expected = build_payload(parse_payload(build_payload(_content(doc))))
+    assert _datamatrix_texts(pdf) == [expected]
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode()
+    assert "INS à scanner" in text and "2 85 03 51 454 123" in text and "RGPD" in text
+
+
+def _content(doc: object) -> object:
+    from adapters.pdf.producer import datamatrix_content
+
+    content = datamatrix_content(doc.patient)  # type: ignore[attr-defined]
+    assert content is not None
+    return content
+
+
+def test_no_datamatrix_on_prescriptions_nor_for_an_unqualified_identity(pdf_cache: dict) -> None:
+    assert _datamatrix_texts(_pdf("PRESC-KINE", True, pdf_cache)) == []
+    unqualified = _pdf("11488-4", False, pdf_cache)
+    assert _datamatrix_texts(unqualified) == []
+    text = subprocess.run(["pdftotext", "-", "-"], input=unqualified, capture_output=True).stdout.decode()
+    assert "non qualifiée" in text and "85 03 51" not in text
+
+
+def test_xdm_archive_layout_and_metadata(pdf_cache: dict) -> None:
+    doc = validated("87273-9")
+    cda = build_n3(doc, _pdf("87273-9", True, pdf_cache))
+    archive = CdaDocumentRenderer(application_version="test").xdm([(doc, cda, doc.model)], sender="Léa MOREAU")
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        names = sorted(zf.namelist())
+        assert names == ["IHE_XDM/SUBSET01/DOC00001.XML", "IHE_XDM/SUBSET01/METADATA.XML", "INDEX.HTM", "README.TXT"]
+        assert zf.read("IHE_XDM/SUBSET01/DOC00001.XML") == cda
+        meta = etree.fromstring(zf.read("IHE_XDM/SUBSET01/METADATA.XML"))
+        assert "Léa MOREAU" in zf.read("README.TXT").decode()
+    rim = {"rim": "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"}
+    assert meta.tag == "{urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0}SubmitObjectsRequest"
+
+    def slot(name: str) -> str:
+        return meta.xpath(
+            f"string(//rim:ExtrinsicObject/rim:Slot[@name='{name}']/rim:ValueList/rim:Value)", namespaces=rim
+        )
+
+    assert slot("hash") == hashlib.sha1(cda).hexdigest()  # noqa: S324
+    assert slot("size") == str(len(cda)) and slot("URI") == "DOC00001.XML"
+    assert slot("sourcePatientId").startswith(doc.patient.ins_matricule + "^^^&1.2.250.1.213.1.4.10&ISO^NH")
+    codes = set(meta.xpath("//rim:ExtrinsicObject/rim:Classification/@nodeRepresentation", namespaces=rim))
+    assert {"87273-9", "urn:asip:ci-sis:vac-note:2021", "N", "SA07", "AMBULATOIRE", "45"} <= codes
+    unique = meta.xpath(
+        "string(//rim:ExternalIdentifier[@identificationScheme='urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab']/@value)",
+        namespaces=rim,
+    )
+    assert unique == doc.document_id
+    back = CdaDocumentReader().read_xdm(archive)
+    assert back == [("DOC00001.XML", cda)]
+
+
+def test_reader_reads_back_what_the_producer_writes(pdf_cache: dict) -> None:
+    doc = validated("87273-9")
+    pdf = _pdf("87273-9", True, pdf_cache)
+    received = CdaDocumentReader().read_cda(build_n3(doc, pdf))
+    assert (received.document_id, received.set_id, received.version) == (doc.document_id, doc.set_id, 1)
+    assert received.structured and received.model == "VAC-NOTE_2023.01" and received.pdf == pdf
+    assert received.patient.ins_matricule == doc.patient.ins_matricule
+    assert received.patient.birth_given_names == ("MARIE", "CLAIRE") and received.author_name == "Léa MOREAU"
+    assert received.type_code == "87273-9" and received.act_date_iso.startswith("2026-11-27T10:30")
+    html = CdaDocumentRenderer().html(build_n3(doc, pdf))
+    assert "NOTE DE VACCINATION" in html and "U012345" in html and "NIR de test" in html
+
+
+def test_official_examples_pass_the_product_validator(validator: CdaValidator) -> None:
+    for name in ("DOC_NON_STRUCTURE_CDA-R2-N1.xml", "VAC-NOTE_2023.01.xml"):
+        report = validator.validate_bytes((KIT / "examples" / name).read_bytes())
+        assert report.ok, (name, [f.line() for f in report.errors])
+    assert make_patient().id == 42
