@@ -46,6 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
 
+    # Demo mode: the stand-ins start in a background thread while the interface modules load (their TLS
+    # servers and test PKI cost ~0.15 s of the start-up otherwise). A bad settings file is reported below.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from app.settings import ServiceEndpoint, Settings, load_settings
+    from domain.errors import InvalidInput
+
+    settings_error: InvalidInput | None = None
+    early_settings: Settings | None = None
+    sandbox_start: Future[tuple[Callable[[], None], dict[str, ServiceEndpoint]]] | None = None
+    try:
+        early_settings = load_settings(args.data_dir, args.database_url)
+    except InvalidInput as exc:
+        settings_error = exc
+    if early_settings is not None and early_settings.is_demo:
+        from app.bootstrap import start_demo_sandbox as _start
+
+        starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lgc-sandbox-start")
+        sandbox_start = starter.submit(_start, early_settings)
+        starter.shutdown(wait=False)  # the thread ends once the stand-ins are up
+
     # The QApplication first: every later problem can then be shown in a window.
     from ui.app import ensure_application, run_gui, show_fatal_error
 
@@ -55,28 +76,26 @@ def main(argv: list[str] | None = None) -> int:
         build,
         prepare_demo,
         start_demo_cards,
-        start_demo_sandbox,
     )
     from app.logging_setup import configure_logging
-    from app.settings import load_settings
-    from domain.errors import InvalidInput, StorageError
+    from domain.errors import StorageError
     from ui.tasks_qt import QtTaskRunner
 
     def fatal(title: str, text: str) -> int:
         show_fatal_error(title, text)
         return 2
 
-    try:
-        settings = load_settings(args.data_dir, args.database_url)
-    except InvalidInput as exc:
-        return fatal("Configuration illisible", exc.message_fr)
+    if settings_error is not None or early_settings is None:
+        message = settings_error.message_fr if settings_error else "Configuration illisible."
+        return fatal("Configuration illisible", message)
+    settings = early_settings
     configure_logging(settings.log_dir, settings.log_level)
     log.info("Starting LGC (mode %s)", settings.mode)
 
     stop_sandbox: Callable[[], None] | None = None
     endpoints = None
-    if settings.is_demo:
-        stop_sandbox, endpoints = start_demo_sandbox(settings)
+    if sandbox_start is not None:
+        stop_sandbox, endpoints = sandbox_start.result()
         stop_sandbox = start_demo_cards(settings, then=stop_sandbox)
     tasks = QtTaskRunner()
     try:
