@@ -23,10 +23,16 @@ log = logging.getLogger("lgc.cli")
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the sub-command is not reset by the sub-command's own copy of it.
     common.add_argument(
-        "--data-dir", type=Path, default=None, help="dossier de données (défaut : LGC_DATA_DIR ou dossier utilisateur)"
+        "--data-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="dossier de données (défaut : LGC_DATA_DIR ou dossier utilisateur)",
     )
-    common.add_argument("--database-url", default=None, help="URL de base (défaut : SQLite dans le dossier de données)")
+    common.add_argument(
+        "--database-url", default=argparse.SUPPRESS, help="URL de base (défaut : SQLite dans le dossier de données)"
+    )
 
     parser = argparse.ArgumentParser(
         prog="lgc", description="Logiciel de gestion de cabinet — sages-femmes et paramédicaux", parents=[common]
@@ -71,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lgc``; returns the process exit code."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
+    for option in ("data_dir", "database_url"):
+        if not hasattr(args, option):
+            setattr(args, option, None)
     if args.version:
         from app.version import technical_version
 

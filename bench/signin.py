@@ -92,6 +92,7 @@ def main() -> None:
             "median_signin_s": round(statistics.median(durations), 3),
             "rounds": args.rounds,
             "max_stall_ms": round(max(stalls), 1),
+            "stall_per_round_ms": [round(v, 1) for v in stalls],
             "idle_max_stall_ms": round(idle, 1),
             "target_signin_s": 1.0,
             "target_stall_ms": 50,

@@ -214,7 +214,8 @@ class IdentityBanner(QFrame):
             if traits.used_given_name
             else "Prénom utilisé : —"
         )
-        self.used_label.setText(" &nbsp;·&nbsp; ".join(used))
+        # Real no-break spaces: "&nbsp;" shows literally when Qt reads a label without tags as plain text.
+        self.used_label.setText("  \u00a0·\u00a0 ".join(used))
 
         sex = traits.sex
         birth = ""
@@ -225,7 +226,7 @@ class IdentityBanner(QFrame):
             )
         place = f" à {_esc(file.birth_place_label)}" if file.birth_place_label else ""
         sex_text = f"Sexe : <b>{sex.label_fr}</b>" if sex else ""
-        self.birth_label.setText(f"{birth}{place} &nbsp;·&nbsp; {sex_text}")
+        self.birth_label.setText(f"{birth}{place} \u00a0·\u00a0 {sex_text}")
 
         if status is IdentityStatus.QUALIFIED and identity.ins is not None:
             self.ins_label.setText(

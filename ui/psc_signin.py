@@ -7,13 +7,10 @@ import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -55,6 +52,8 @@ class QtBrowser:
 
     @staticmethod
     def _open_now(url: str) -> None:
+        from PySide6.QtGui import QDesktopServices  # first use only: keeps start-up light
+
         if not QDesktopServices.openUrl(QUrl(url)):
             log.warning("The system browser could not be opened")
 
@@ -130,6 +129,8 @@ class SituationDialog(QDialog):
     """The user picks the situation d'exercice of this session (PSC lists several activities)."""
 
     def __init__(self, name: str, situations: tuple[PracticeSituation, ...], parent: QWidget | None = None) -> None:
+        from PySide6.QtWidgets import QListWidget, QListWidgetItem  # first use only: keeps start-up light
+
         super().__init__(parent)
         self.setWindowTitle("Situation d'exercice")
         self.setMinimumSize(QSize(680, 220))

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from domain.errors import RemoteServiceError
 from domain.psc import PscCancelled
 
 _log = logging.getLogger("lgc.psc")
@@ -75,7 +76,15 @@ class LoopbackRedirectReceiver:
 
     def __init__(self) -> None:
         """Bind an ephemeral port on 127.0.0.1 now (so the redirect URI is known before the browser opens)."""
-        self._server = _Server(REDIRECT_PATH)
+        try:
+            self._server = _Server(REDIRECT_PATH)
+        except OSError as exc:
+            _log.error("Cannot open the PSC loopback listener: %s", exc)
+            raise RemoteServiceError(
+                "Impossible d'ouvrir l'adresse de retour locale de la connexion Pro Santé Connect (127.0.0.1). "
+                "Vérifiez le pare-feu de ce poste, puis réessayez.",
+                retryable=True,
+            ) from exc
         self._server.timeout = _POLL_S
         self._cancelled = threading.Event()
         self._closed = False

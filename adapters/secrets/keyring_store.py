@@ -74,5 +74,5 @@ def _checked_keyring() -> tuple[Any, Any]:
 
 
 def _unavailable(exc: Exception) -> SecretStoreUnavailable:
-    log.warning("No usable credential store: %s", type(exc).__name__)
+    log.info("No usable credential store: %s", type(exc).__name__)
     return SecretStoreUnavailable(NO_STORE_MESSAGE)

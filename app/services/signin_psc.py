@@ -148,6 +148,11 @@ class PscSignInService:
         with self._lock:
             return self._situation
 
+    def warm_up(self) -> None:
+        """Build the OpenID client (imports httpx, joserfc…) off the UI thread, without any network call."""
+        if self._psc_factory is not None:
+            self._client()
+
     # -- sign-in -------------------------------------------------------------------------------------
 
     def authenticate(self, browser: Browser, cancelled: threading.Event | None = None) -> PendingPscSignIn:
@@ -165,11 +170,12 @@ class PscSignInService:
             RemoteServiceError: PSC unreachable.
         """
         psc = self._client()
-        receiver = self._receivers()
-        with self._lock:
-            self._receiver = receiver
+        receiver: RedirectReceiver | None = None
         national_id = ""
         try:
+            receiver = self._receivers()
+            with self._lock:
+                self._receiver = receiver
             if cancelled is not None and cancelled.is_set():
                 raise PscCancelled("Connexion Pro Santé Connect annulée.")
             request = psc.begin(receiver.redirect_uri)
@@ -195,7 +201,8 @@ class PscSignInService:
             self._trace_failure("echec", "service_injoignable", "", exc.message_fr)
             raise
         finally:
-            receiver.close()
+            if receiver is not None:
+                receiver.close()
             with self._lock:
                 self._receiver = None
         log.info("PSC authentication succeeded (%d situation(s))", len(identity.situations))

@@ -21,14 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
-
 from sandbox.harness import SandboxRequest, SandboxResponse
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
 
 _log = logging.getLogger("lgc.sandbox")
 
@@ -217,6 +216,8 @@ class PscService:
 
     def rotate_keys(self) -> str:
         """Sign with a new key from now on; the previous one stays published (tokens in flight). Returns its kid."""
+        from joserfc.jwk import RSAKey  # imported on first use: the sandbox starts with the application
+
         key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(8), "use": "sig", "alg": "RS256"})
         with self._lock:
             self._keys = [*self._keys[-1:], key]
@@ -540,6 +541,8 @@ class PscService:
         }
         if cnf:
             claims["cnf"] = {"x5t#S256": cnf}
+        from joserfc import jwt
+
         key = self._signing_key()
         token = jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)
         with self._lock:
@@ -547,6 +550,9 @@ class PscService:
         return token, jti, claims
 
     def _id_token(self, grant: _Grant, issuer: str, nonce: str, access_token: str) -> str:
+        from joserfc import jwt
+        from joserfc.jwk import RSAKey
+
         now = int(self.now())
         tamper = self.tamper_id_token
         claims: dict[str, Any] = {
@@ -588,6 +594,10 @@ class PscService:
 
     def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 answer for ``token`` (an access token issued here): ``{"active": false}`` when unusable."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         try:
             decoded = jwt.decode(token, KeySet.import_key_set(self.jwks()), algorithms=["RS256"])  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError):
@@ -641,6 +651,10 @@ class PscService:
             return len(self._refresh)
 
     def _logout(self, request: SandboxRequest, issuer: str) -> SandboxResponse:
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         params = {k: v[0] for k, v in request.query.items()}
         hint = params.get("id_token_hint", "")
         try:

@@ -121,6 +121,8 @@ def test_inactivity_locks_and_the_password_unlocks(qtbot: QtBot, production: Ser
     screen.reject()  # Escape does not unlock
     assert session.lock_screen is screen
     screen.password.setText(PASSWORD)
+    # A long delay again, or the 120 ms one locks the session anew before the check below runs.
+    session.set_inactivity_minutes(60)
     screen.unlock_button.click()
     qtbot.waitUntil(lambda: session.lock_screen is None, timeout=5000)
     assert window.centralWidget().isVisible()
