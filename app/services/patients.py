@@ -25,6 +25,7 @@ from domain.patient import CareTeamMember, Contact, Patient, validate_care_team,
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.practice import IdentityDocumentType, UserAccount
 from domain.search import SearchQuery, parse_query
+from domain.security import Permission, can
 
 log = logging.getLogger("lgc.patients")
 
@@ -163,7 +164,7 @@ class PatientService:
                 fictitious=form.fictitious,
                 homonym=form.homonym,
                 actor=user.actor,
-                actor_is_admin=user.is_admin,
+                actor_is_admin=can(user, Permission.EDIT_PROTECTED_TRAITS),
                 at=now,
             )
             updated = replace(current, identity=result.identity, contact=contact, care_team=team)
@@ -292,7 +293,7 @@ class PatientService:
             status=status,
             status_history=tuple(history),
             birth_place_label=label,
-            strict_traits_editable=user.is_admin or not status.protects_strict_traits,
+            strict_traits_editable=can(user, Permission.EDIT_PROTECTED_TRAITS) or not status.protects_strict_traits,
             document_type_label=doc_label,
         )
 
