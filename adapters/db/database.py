@@ -80,7 +80,10 @@ def make_engine(url: str, *, read_only: bool = False, key: bytes | None = None) 
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE: a deferred transaction that reads then writes gets SQLITE_BUSY at once (no busy wait)
+            # when another connection committed in between, which surfaced as "database is locked" when the
+            # UI's lanes wrote concurrently. Taking the write lock at BEGIN lets busy_timeout do its job.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
