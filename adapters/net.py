@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import httpx
 from lxml import etree
@@ -228,3 +231,32 @@ def client_ssl_context(ca_cert: Path | None, client_cert: tuple[Path, Path] | No
             retryable=False,
         ) from exc
     return context
+
+
+class PooledClientOwner:
+    """Owns one lazily created ``httpx.Client`` guarded by a lock: close and context-manager support.
+
+    Subclasses set ``self._client = None`` and ``self._lock = threading.Lock()`` in ``__init__`` and create the
+    client under the lock on first use.
+    """
+
+    _client: httpx.Client | None
+    _lock: threading.Lock
+
+    def close(self) -> None:
+        """Close the pooled connections (reopened if the gateway is used again)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

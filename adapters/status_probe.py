@@ -8,13 +8,12 @@ import logging
 import ssl
 import threading
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
 
 from adapters.net import (
+    PooledClientOwner,
     SoapFault,
     client_ssl_context,
     http_status_error,
@@ -30,7 +29,7 @@ _log = logging.getLogger("lgc.net")
 __all__ = ["HttpsStatusGateway", "SoapFault", "parse_soap_fault", "translate_transport_error"]
 
 
-class HttpsStatusGateway:
+class HttpsStatusGateway(PooledClientOwner):
     """``StatusGateway`` over HTTPS: ``GET <base_url>/status`` answering ``{service, version, time}``.
 
     Knows only a URL and the CA to trust; one pooled httpx client, created on first use, thread-safe.
@@ -82,24 +81,6 @@ class HttpsStatusGateway:
         if response.status_code != 200:
             raise self._http_error(response)
         return self._parse_status(response)
-
-    def close(self) -> None:
-        """Close the pooled connections (the gateway reopens them if used again)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # internals
 

@@ -503,9 +503,3 @@ def new_identity(
     return identity, StatusChange(
         before=None, after=identity.status, at=at, actor=actor, reason="Création de l'identité"
     )
-
-
-def require_not_blank(value: str, field_name: str, message: str) -> None:
-    """Raise InvalidInput for a blank mandatory field."""
-    if not value.strip():
-        raise InvalidInput({field_name: message})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -303,8 +302,3 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
-
-
-def copy_file(source: Path, destination: Path) -> None:
-    """Plain file copy (for files that are not live databases)."""
-    shutil.copy2(source, destination)

@@ -9,8 +9,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
@@ -26,6 +24,7 @@ from adapters.insi.messages import (
     unreadable,
 )
 from adapters.net import (
+    PooledClientOwner,
     client_ssl_context,
     http_status_error,
     parse_soap_fault,
@@ -68,7 +67,7 @@ class InsiAuth:
         return cls("organisation", client_cert, client_key)
 
 
-class SoapInsiGateway:
+class SoapInsiGateway(PooledClientOwner):
     """``InsiGateway`` over SOAP 1.2, per the CNAM WSDL DESIR_ICIR_EXP 1.5.0.
 
     Knows only a URL, the CA to trust and the authentication material. One pooled httpx client (and one TLS
@@ -141,24 +140,6 @@ class SoapInsiGateway:
         client, issuer = self._prepare(context)
         request = build_vitale_request(beneficiary, context, self._software, issuer)
         return self._exchange(client, request, InsiQueryKind.VITALE)
-
-    def close(self) -> None:
-        """Close the pooled connections (reopened if the gateway is used again)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals ------------------------------------------------------------------------------------
 
