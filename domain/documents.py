@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -113,6 +114,8 @@ class FieldSpec:
     required: bool = False
     choices: tuple[tuple[str, str], ...] = ()
     """(code, label) pairs when the field is a choice; the stored value is the code."""
+    structured: bool = False
+    """The value is JSON filled by a dedicated editor (e.g. the prescription lines): never a free-text box."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +135,22 @@ class DocumentKind:
     """Prescriptions carry no INS datamatrix (DOC/va1.04)."""
     n3_model: str | None = None
     """CI-SIS model the N3 rendering follows (e.g. "VAC-NOTE_2023.01"), None when only N1 exists."""
+    n3_requires: str = ""
+    """Key of a structured field that must be filled for the N3 to exist (``lignes`` of a prescription of
+    health products: with free text only, the document is N1)."""
 
     @property
     def formats(self) -> tuple[DocumentFormat, ...]:
-        """Formats produced for this kind."""
-        base = (DocumentFormat.CDA_N1, DocumentFormat.PDF, DocumentFormat.XDM)
-        return (DocumentFormat.CDA_N3, *base) if self.n3_model else base
+        """Formats this kind may be produced in (a document's own are ``HealthDocument.formats``)."""
+        return formats_for(self.n3_model or "")
+
+    def model_for(self, values: Mapping[str, str]) -> str:
+        """The N3 model of a document of this kind with these field values ("" when it is N1 only)."""
+        if not self.n3_model:
+            return ""
+        if self.n3_requires and not values.get(self.n3_requires, "").strip():
+            return ""
+        return self.n3_model
 
     def field(self, key: str) -> FieldSpec:
         """The field spec named ``key``.
@@ -198,6 +211,92 @@ VACCINATION_ACTS = (
 
 TROD_RESULTS = (("NEG", "Négatif"), ("POS", "Positif"), ("ININT", "Ininterprétable"))
 
+
+@dataclass(frozen=True, slots=True)
+class TrodTest:
+    """A rapid diagnostic test the form offers: its LOINC code (ANS JDV_TrodExamen_CISIS,
+    1.2.250.1.213.1.1.5.830, among those whose qualitative result the BIO-TROD schematron checks against
+    JDV_ResultatDepistage_CISIS), what it screens for (CIM-10, the serviceEvent of the document) and the
+    battery code of the BIO-TROD entry (LOINC, as in the ANS examples; the section is "Microbiologie")."""
+
+    loinc: str
+    label: str
+    loinc_display: str
+    target_code: str
+    target_label: str
+    battery: tuple[str, str] = ("92893-7", "Sérologie virale")
+
+
+TROD_TESTS: tuple[TrodTest, ...] = (
+    TrodTest(
+        "80387-4",
+        "VIH 1 et 2 (anticorps)",
+        "VIH-1+2 Ac [Présence/Seuil] Sérum/Plasma/Sang ; Qualitatif ; Immunoanalyse rapide",
+        "B24",
+        "Immunodéficience humaine virale [VIH], sans précision",
+    ),
+    TrodTest(
+        "72376-7",
+        "Hépatite C (anticorps anti-VHC)",
+        "Hépatite C virus Ac [Présence/Seuil] Sérum/Plasma/Sang ; Qualitatif ; Immunoanalyse rapide",
+        "B18.2",
+        "Hépatite virale chronique C",
+    ),
+    TrodTest(
+        "75410-1",
+        "Hépatite B (antigène HBs)",
+        "Hépatite B virus surface Ag [Présence/Seuil] Sérum/Plasma/Sang ; Qualitatif ; Immunoanalyse rapide",
+        "B18.1",
+        "Hépatite virale chronique B sans agent delta",
+    ),
+    TrodTest(
+        "78012-2",
+        "Angine à streptocoque A",
+        "Streptococcus pyogenes Ag [Présence/Seuil] Gorge ; Qualitatif ; Immunoanalyse rapide",
+        "J02.0",
+        "Pharyngite à streptocoques",
+        battery=("92894-5", "Sérologie bactérienne"),
+    ),
+    TrodTest(
+        "80382-5",
+        "Grippe A",
+        "Influenza virus A Ag [Présence/Seuil] Échantillon du système respiratoire supérieur ; Qualitatif ; "
+        "Immunoanalyse rapide",
+        "J10",
+        "Grippe, à virus grippal saisonnier identifié",
+    ),
+    TrodTest(
+        "80383-3",
+        "Grippe B",
+        "Influenza virus B Ag [Présence/Seuil] Échantillon du système respiratoire supérieur ; Qualitatif ; "
+        "Immunoanalyse rapide",
+        "J10",
+        "Grippe, à virus grippal saisonnier identifié",
+    ),
+    TrodTest(
+        "94558-4",
+        "COVID-19 (antigène SARS-CoV-2)",
+        "Coronavirus SARS-CoV-2 Ag [Présence/Seuil] Échantillon du système respiratoire ; Qualitatif ; "
+        "Immunoanalyse rapide",
+        "U07.1",
+        "COVID-19, virus identifié",
+    ),
+)
+"""The tests of the TROD form."""
+
+TROD_RESULT_CODES = {
+    "NEG": ("260385009", "négatif"),
+    "POS": ("10828004", "positif"),
+    "ININT": ("373068000", "indéterminé(e)"),
+}
+"""SNOMED CT codes of JDV_ResultatDepistage_CISIS (1.2.250.1.213.1.1.5.761) for the form's results."""
+
+
+def trod_test(loinc: str) -> TrodTest | None:
+    """The offered test with this LOINC code."""
+    return next((t for t in TROD_TESTS if t.loinc == loinc), None)
+
+
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
     DocumentKind(
         "11506-3",
@@ -239,6 +338,9 @@ DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
             FieldSpec("destinataire", "Destinataire", multiline=False, required=True),
             FieldSpec("motif", "Motif de l'adressage", required=True),
             FieldSpec("corps", "Courrier", required=True),
+            # The letter's rich body (sanitised HTML, domain/letters.py) written by the Courriers tab; the PDF
+            # prints it when it matches ``corps`` (a later plain-text edit of ``corps`` wins).
+            FieldSpec("corps_html", "Courrier mis en forme", structured=True),
         ),
     ),
     DocumentKind(
@@ -310,10 +412,13 @@ DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
         "Prescription de produits de santé",
         "Prescription_produits_sante",
         (
-            FieldSpec("produits", "Produits de santé (un par ligne : nom, dosage, posologie, durée)", required=True),
+            FieldSpec("produits", "Produits de santé (un par ligne : nom, dosage, posologie, durée)"),
+            FieldSpec("lignes", "Produits prescrits", structured=True),
             FieldSpec("mentions", "Mentions particulières"),
         ),
         prescription=True,
+        n3_model="EP-MED-DM_2024.01",
+        n3_requires="lignes",
     ),
     DocumentKind(
         "96173-0",
@@ -322,11 +427,19 @@ DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
         "Résultat de test rapide d'orientation diagnostique (TROD)",
         "TROD",
         (
-            FieldSpec("test", "Test réalisé (dispositif, cible)", multiline=False, required=True),
+            FieldSpec(
+                "test",
+                "Test réalisé",
+                multiline=False,
+                required=True,
+                choices=tuple((t.loinc, t.label) for t in TROD_TESTS),
+            ),
             FieldSpec("resultat", "Résultat", multiline=False, required=True, choices=TROD_RESULTS),
+            FieldSpec("dispositif", "Dispositif (fabricant, référence)", multiline=False),
             FieldSpec("lot", "Numéro de lot du test", multiline=False),
             FieldSpec("commentaire", "Commentaire et orientation"),
         ),
+        n3_model="BIO-TROD_2024.01",
     ),
     DocumentKind(
         "87273-9",
@@ -351,6 +464,181 @@ DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
 )
 
 _KINDS = {kind.code: kind for kind in DOCUMENT_KINDS}
+
+
+def formats_for(model: str) -> tuple[DocumentFormat, ...]:
+    """Formats of a document with this N3 model ("" for an N1-only document)."""
+    base = (DocumentFormat.CDA_N1, DocumentFormat.PDF, DocumentFormat.XDM)
+    return (DocumentFormat.CDA_N3, *base) if model else base
+
+
+# -- prescription lines (57833-6, eP-MED-DM) ------------------------------------------------------------
+LINE_KEYS = (
+    "libelle",
+    "cis",
+    "cip13",
+    "atc",
+    "lpp",
+    "posologie",
+    "duree_jours",
+    "quantite",
+    "renouvellements",
+    "non_substituable",
+)
+"""The keys of one prescription line, exactly (the contract with the prescription editor)."""
+
+MAX_LINES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionLine:
+    """One line of a prescription of health products: a medicine (CIS/CIP13) or a device (LPP), or a
+    product without a code (free-text product)."""
+
+    libelle: str
+    cis: str = ""
+    cip13: str = ""
+    atc: str = ""
+    lpp: str = ""
+    posologie: str = ""
+    duree_jours: int | None = None
+    quantite: str = ""
+    renouvellements: int = 0
+    non_substituable: bool = False
+
+    @property
+    def is_device(self) -> bool:
+        """A medical device: coded LPP and no medicine code."""
+        return bool(self.lpp) and not (self.cis or self.cip13)
+
+    def as_json(self) -> dict[str, object]:
+        """The line as a JSON object with exactly ``LINE_KEYS``."""
+        return {key: getattr(self, key) for key in LINE_KEYS}
+
+    def summary(self) -> str:
+        """One readable French line (PDF, lists): product, posology, duration, quantity, renewals."""
+        parts = [self.libelle]
+        if self.posologie:
+            parts.append(self.posologie)
+        if self.duree_jours:
+            parts.append(f"pendant {self.duree_jours} jour{'s' if self.duree_jours > 1 else ''}")
+        if self.quantite:
+            parts.append(f"quantité : {self.quantite}")
+        if self.renouvellements:
+            parts.append(f"à renouveler {self.renouvellements} fois")
+        if self.non_substituable:
+            parts.append("non substituable")
+        return " — ".join(parts)
+
+
+def _line_errors(position: int, raw: object) -> tuple[PrescriptionLine | None, list[str]]:
+    where = f"Ligne {position}"
+    if not isinstance(raw, dict):
+        return None, [f"{where} : un objet est attendu."]
+    problems: list[str] = []
+    missing = [k for k in LINE_KEYS if k not in raw]
+    extra = sorted(k for k in raw if k not in LINE_KEYS)
+    if missing:
+        problems.append(f"{where} : champ(s) manquant(s) : {', '.join(missing)}.")
+    if extra:
+        problems.append(f"{where} : champ(s) inconnu(s) : {', '.join(extra)}.")
+    if problems:
+        return None, problems
+    texts: dict[str, str] = {}
+    for key in ("libelle", "cis", "cip13", "atc", "lpp", "posologie", "quantite"):
+        value = raw[key]
+        if not isinstance(value, str):
+            problems.append(f"{where} : « {key} » doit être un texte.")
+            continue
+        texts[key] = _clean_text(value).replace("\n", " ") if key != "posologie" else _clean_text(value)
+    duration = raw["duree_jours"]
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)):
+        problems.append(f"{where} : la durée doit être un nombre de jours ou vide.")
+    elif duration is not None and not 0 < duration <= 3650:
+        problems.append(f"{where} : la durée doit être comprise entre 1 et 3650 jours.")
+    renewals = raw["renouvellements"]
+    if isinstance(renewals, bool) or not isinstance(renewals, int):
+        problems.append(f"{where} : le nombre de renouvellements doit être un nombre entier.")
+    elif not 0 <= renewals <= 12:
+        problems.append(f"{where} : le nombre de renouvellements doit être compris entre 0 et 12.")
+    if not isinstance(raw["non_substituable"], bool):
+        problems.append(f"{where} : « non_substituable » doit valoir vrai ou faux.")
+    if problems:
+        return None, problems
+    if not texts["libelle"]:
+        problems.append(f"{where} : le libellé du produit est obligatoire.")
+    elif len(texts["libelle"]) > 300:
+        problems.append(f"{where} : libellé de 300 caractères au plus.")
+    if texts["cis"] and not re.fullmatch(r"[0-9]{8}", texts["cis"]):
+        problems.append(f"{where} : code CIS : 8 chiffres.")
+    if texts["cip13"] and not re.fullmatch(r"[0-9]{13}", texts["cip13"]):
+        problems.append(f"{where} : code CIP : 13 chiffres.")
+    if texts["atc"] and not re.fullmatch(r"[A-Z][0-9]{2}[A-Z]{0,2}[0-9]{0,2}", texts["atc"]):
+        problems.append(f"{where} : code ATC : forme attendue N02BE01.")
+    if texts["lpp"] and not re.fullmatch(r"[0-9]{7}", texts["lpp"]):
+        problems.append(f"{where} : code LPP : 7 chiffres.")
+    device = bool(texts["lpp"]) and not (texts["cis"] or texts["cip13"])
+    if not device and not texts["posologie"]:
+        problems.append(f"{where} : la posologie est obligatoire pour un médicament.")
+    if len(texts["posologie"]) > 1000 or len(texts["quantite"]) > 100:
+        problems.append(f"{where} : posologie (1000 caractères) ou quantité (100 caractères) trop longue.")
+    if problems:
+        return None, problems
+    line = PrescriptionLine(
+        libelle=texts["libelle"],
+        cis=texts["cis"],
+        cip13=texts["cip13"],
+        atc=texts["atc"],
+        lpp=texts["lpp"],
+        posologie=texts["posologie"],
+        duree_jours=duration,
+        quantite=texts["quantite"],
+        renouvellements=renewals,
+        non_substituable=raw["non_substituable"],
+    )
+    return line, []
+
+
+def parse_prescription_lines(text: str) -> tuple[PrescriptionLine, ...]:
+    """The prescription lines of a ``lignes`` field ("" → no line).
+
+    Raises:
+        InvalidInput: keyed ``lignes``, every problem in one French message.
+    """
+    if not text.strip():
+        return ()
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise InvalidInput({"lignes": "Lignes de prescription illisibles (JSON attendu)."}) from None
+    if not isinstance(raw, list):
+        raise InvalidInput({"lignes": "Lignes de prescription : une liste de lignes est attendue."})
+    if len(raw) > MAX_LINES:
+        raise InvalidInput({"lignes": f"Lignes de prescription : {MAX_LINES} lignes au plus."})
+    lines: list[PrescriptionLine] = []
+    problems: list[str] = []
+    for position, item in enumerate(raw, start=1):
+        line, errors = _line_errors(position, item)
+        problems += errors
+        if line is not None:
+            lines.append(line)
+    if problems:
+        raise InvalidInput({"lignes": " ".join(problems[:10])})
+    return tuple(lines)
+
+
+def prescription_lines_json(lines: Iterable[PrescriptionLine]) -> str:
+    """The ``lignes`` field value of these lines ("" when there is none)."""
+    items = [line.as_json() for line in lines]
+    return json.dumps(items, ensure_ascii=False) if items else ""
+
+
+def document_lines(doc: HealthDocument) -> tuple[PrescriptionLine, ...]:
+    """The prescription lines of a document (none when the field is empty, absent or unreadable)."""
+    try:
+        return parse_prescription_lines(doc.value("lignes"))
+    except InvalidInput:
+        return ()
 
 
 def document_kind(code: str) -> DocumentKind:
@@ -658,6 +946,17 @@ class HealthDocument:
         return DocumentKey(self.document_id, self.set_id, self.version)
 
     @property
+    def formats(self) -> tuple[DocumentFormat, ...]:
+        """Formats this document exists in (the N3 only with a model: a prescription of health products with
+        structured lines, not one in free text; a document received in N1 has no N3)."""
+        if self.provenance is not Provenance.PRODUCED:  # a received file is exported as received
+            if self.source_format == "pdf":
+                return (DocumentFormat.PDF,)
+            cda = DocumentFormat.CDA_N3 if self.source_format == "n3" else DocumentFormat.CDA_N1
+            return (cda, DocumentFormat.PDF, DocumentFormat.XDM)
+        return formats_for(self.model)
+
+    @property
     def frozen(self) -> bool:
         """Validated and imported documents never change."""
         return self.status is DocumentStatus.VALIDATED or self.provenance is not Provenance.PRODUCED
@@ -693,13 +992,18 @@ class HealthDocument:
             cleaned = _clean_text(text)
             if len(cleaned) > MAX_BODY_LENGTH:
                 errors[name] = f"{MAX_BODY_LENGTH} caractères au plus."
+            elif name == "lignes":
+                try:
+                    cleaned = prescription_lines_json(parse_prescription_lines(cleaned))
+                except InvalidInput as exc:
+                    errors.update(exc.field_errors)
             current[name] = cleaned
         if errors:
             raise InvalidInput(errors)
-        ordered = (
-            tuple((spec.key, current.get(spec.key, "")) for spec in kind.fields) if kind else tuple(current.items())
-        )
-        return replace(self, fields=ordered)
+        if kind is None:
+            return replace(self, fields=tuple(current.items()))
+        ordered = tuple((spec.key, current.get(spec.key, "")) for spec in kind.fields)
+        return replace(self, fields=ordered, model=kind.model_for(current))
 
     def edited(
         self,
@@ -749,6 +1053,14 @@ class HealthDocument:
                 errors[spec.key] = f"{spec.label} : champ obligatoire."
             elif spec.choices and text and text not in {code for code, _ in spec.choices}:
                 errors[spec.key] = f"{spec.label} : valeur non proposée."
+        if kind.code == "57833-6":
+            try:
+                lines = parse_prescription_lines(self.value("lignes"))
+            except InvalidInput as exc:
+                errors.update(exc.field_errors)
+                lines = ()
+            if not lines and not self.value("produits").strip() and "lignes" not in errors:
+                errors["produits"] = "Indiquez au moins un produit de santé (lignes de prescription ou texte)."
         if kind.n3_model == "VAC-NOTE_2023.01":
             cis = self.value("code_cis").strip()
             if cis and not re.fullmatch(r"[0-9]{8}", cis):
@@ -825,9 +1137,18 @@ def new_draft(
     at: dt.datetime,
     values: Mapping[str, str] | None = None,
 ) -> HealthDocument:
-    """A new draft of ``kind`` (new id and setId, version 1)."""
+    """A new draft of ``kind`` (new id and setId, version 1).
+
+    Raises:
+        InvalidInput: structured prescription lines that do not follow the ``lignes`` contract.
+    """
     preset = dict(values or {})
     fields = tuple((spec.key, _clean_text(preset.get(spec.key, ""))) for spec in kind.fields)
+    if any(key == "lignes" and text for key, text in fields):
+        fields = tuple(
+            (key, prescription_lines_json(parse_prescription_lines(text)) if key == "lignes" else text)
+            for key, text in fields
+        )
     return HealthDocument(
         id=None,
         patient_id=patient_id,
@@ -842,7 +1163,7 @@ def new_draft(
         document_id=new_oid(),
         set_id=new_oid(),
         created_at=at,
-        model=kind.n3_model or "",
+        model=kind.model_for(dict(fields)),
     )
 
 

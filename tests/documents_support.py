@@ -54,13 +54,56 @@ COMPLETE = {
     "destinataire": "Dr Jean DUPUIS",
     "corps": "Chère consœur, cher confrère,\nJe vous adresse Mme MARTIN.",
     "objet": "Certificat de suivi de grossesse",
-    "test": "TROD VIH 1/2",
+    "test": "80387-4",
+    "dispositif": "Bionysex | réf. 8029",
     "resultat": "NEG",
     "examen": "Examen sans particularité.",
     "anamnese": "Accouchement le 02/10/2026.",
     "conclusion": "Bon état général.",
     "produits": "Paracétamol 1 g : 1 comprimé 3 fois par jour pendant 5 jours",
 }
+
+
+LINES = [
+    {
+        "libelle": "PARACETAMOL MYLAN 500 mg, comprimé",
+        "cis": "63107752",
+        "cip13": "3400933516390",
+        "atc": "N02BE01",
+        "lpp": "",
+        "posologie": "1 comprimé 3 fois par jour",
+        "duree_jours": 5,
+        "quantite": "2 boîtes",
+        "renouvellements": 0,
+        "non_substituable": False,
+    },
+    {
+        "libelle": "Préparation magistrale : vaseline 100 g",
+        "cis": "",
+        "cip13": "",
+        "atc": "",
+        "lpp": "",
+        "posologie": "1 application par jour",
+        "duree_jours": None,
+        "quantite": "1 pot",
+        "renouvellements": 1,
+        "non_substituable": True,
+    },
+    {
+        "libelle": "Tire-lait électrique, location",
+        "cis": "",
+        "cip13": "",
+        "atc": "",
+        "lpp": "1234567",
+        "posologie": "",
+        "duree_jours": 28,
+        "quantite": "1",
+        "renouvellements": 2,
+        "non_substituable": False,
+    },
+]
+"""Prescription lines (the ``lignes`` contract): a coded medicine, a free-text product, a device (synthetic LPP
+code of the right shape)."""
 
 
 def draft(code: str, *, qualified: bool = True, patient: Patient | None = None) -> HealthDocument:

@@ -36,6 +36,7 @@ _MODELS = {
     "1.2.250.1.213.1.1.1.46": "VAC-NOTE_2023.01",
     "1.2.250.1.213.1.1.1.37": "VAC_2023.01",
     "1.2.250.1.213.1.1.1.39": "EP-MED-DM_2024.01",
+    "1.2.250.1.213.1.1.1.59": "BIO-TROD_2024.01",
 }
 """Model templateId → CI-SIS model whose schematron LGC runs."""
 

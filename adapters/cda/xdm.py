@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from adapters.cda.builder import FORMAT_CODES
+from adapters.cda.builder import FORMAT_CODES, practice_setting
 from adapters.cda.reader import NS, parse_xml
 from domain.documents import HealthDocument
 from domain.errors import InvalidInput
@@ -230,7 +230,8 @@ def metadata_xml(items: list[tuple[XdmDocument, str]], *, submitted: dt.datetime
         if doc.author is not None:
             facility, facility_label = doc.author.facility_code
             _classification(entry, SCHEMES["facility"], entry_id, facility, "1.2.250.1.71.4.2.4", facility_label)
-        _classification(entry, SCHEMES["practice"], entry_id, "AMBULATOIRE", "1.2.250.1.213.1.1.4.9", "Ambulatoire")
+        setting, setting_label = practice_setting(item.rendering)
+        _classification(entry, SCHEMES["practice"], entry_id, setting, "1.2.250.1.213.1.1.4.9", setting_label)
         _classification(entry, SCHEMES["type"], entry_id, doc.type_code, doc.type_system, doc.type_display)
         _external(entry, IDENTIFIERS["patient"], entry_id, patient, "XDSDocumentEntry.patientId")
         _external(entry, IDENTIFIERS["unique"], entry_id, doc.document_id, "XDSDocumentEntry.uniqueId")

@@ -10,10 +10,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from domain.documents import HealthDocument, PatientSnapshot, field_display
+from domain.documents import HealthDocument, PatientSnapshot, document_lines, field_display
 from domain.errors import InvalidInput, StorageError
 from domain.identity import KNOWN_INS_OIDS, Sex
 from domain.ins_datamatrix import CAPTION, InsDatamatrix, build_payload
+from domain.letters import LETTER_TYPE_CODE
 
 log = logging.getLogger("lgc.documents.pdf")
 
@@ -41,7 +42,19 @@ def _register_fonts() -> None:
             if regular.is_file() and bold.is_file():
                 pdfmetrics.registerFont(TTFont("LGC-Sans", str(regular)))
                 pdfmetrics.registerFont(TTFont("LGC-Sans-Bold", str(bold)))
-                pdfmetrics.registerFontFamily("LGC-Sans", normal="LGC-Sans", bold="LGC-Sans-Bold")
+                # Letters keep italics (issue 6): the oblique faces when installed, else the upright ones.
+                italic, bold_italic = folder / "DejaVuSans-Oblique.ttf", folder / "DejaVuSans-BoldOblique.ttf"
+                pdfmetrics.registerFont(TTFont("LGC-Sans-Italic", str(italic if italic.is_file() else regular)))
+                pdfmetrics.registerFont(
+                    TTFont("LGC-Sans-BoldItalic", str(bold_italic if bold_italic.is_file() else bold))
+                )
+                pdfmetrics.registerFontFamily(
+                    "LGC-Sans",
+                    normal="LGC-Sans",
+                    bold="LGC-Sans-Bold",
+                    italic="LGC-Sans-Italic",
+                    boldItalic="LGC-Sans-BoldItalic",
+                )
                 _FONTS_READY = True
                 return
         raise StorageError("Police DejaVu Sans introuvable : installez le paquet fonts-dejavu-core.")
@@ -93,7 +106,12 @@ def render_pdf(doc: HealthDocument, *, rgpd_footer: str) -> bytes:
         InvalidInput: a value cannot be printed. StorageError: fonts missing or PDF/A conversion failed.
     """
     _register_fonts()
-    raw = _draw(doc, rgpd_footer)
+    if doc.type_code == LETTER_TYPE_CODE:
+        from adapters.pdf.letter_layout import draw_letter  # a letter is laid out as a letter (issue 6)
+
+        raw = draw_letter(doc, rgpd_footer)
+    else:
+        raw = _draw(doc, rgpd_footer)
     return _to_pdfa(raw, doc)
 
 
@@ -225,7 +243,7 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
             short.clear()
 
     for key, caption, multiline in specs:
-        text = field_display(doc, key).strip()
+        text = _field_text(doc, key).strip()
         if not text:
             continue
         if not multiline and "\n" not in text:
@@ -274,6 +292,14 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
     )
     template.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return out.getvalue()
+
+
+def _field_text(doc: HealthDocument, key: str) -> str:
+    """What the PDF prints for a field: the label of a choice; numbered readable lines for the structured
+    prescription lines (never their JSON)."""
+    if key == "lignes":
+        return "\n\n".join(f"{n}. {line.summary()}" for n, line in enumerate(document_lines(doc), start=1))
+    return field_display(doc, key)
 
 
 def _spaced(matricule: str) -> str:

@@ -43,6 +43,17 @@
         <td><xsl:call-template name="date">
           <xsl:with-param name="ts" select="(h:documentationOf/h:serviceEvent/h:effectiveTime/h:low/@value | h:effectiveTime/@value)[1]"/>
         </xsl:call-template></td></tr>
+      <xsl:if test="h:documentationOf/h:serviceEvent/h:code[@codeSystem='2.16.840.1.113883.6.3']">
+        <tr><td class="label">Pathologie dépistée</td>
+          <td><xsl:value-of select="h:documentationOf/h:serviceEvent/h:code/@displayName"/>
+            <xsl:text> (CIM-10 </xsl:text><xsl:value-of select="h:documentationOf/h:serviceEvent/h:code/@code"/><xsl:text>)</xsl:text></td></tr>
+      </xsl:if>
+      <xsl:if test="h:documentationOf/h:serviceEvent/h:effectiveTime/h:high/@value">
+        <tr><td class="label">Prescription valable jusqu'au</td>
+          <td><xsl:call-template name="date">
+            <xsl:with-param name="ts" select="substring(h:documentationOf/h:serviceEvent/h:effectiveTime/h:high/@value, 1, 8)"/>
+          </xsl:call-template></td></tr>
+      </xsl:if>
       <tr><td class="label">Document créé le</td>
         <td><xsl:call-template name="date"><xsl:with-param name="ts" select="h:effectiveTime/@value"/></xsl:call-template></td></tr>
       <tr><td class="label">Auteur</td>

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from app.tasks import InlineTaskRunner
@@ -40,7 +41,7 @@ def test_documents_tab_list_viewer_form_and_import(
     qtbot.waitUntil(lambda: len(tab.model.all_rows) >= 16, timeout=10_000)
     assert tab.table.isVisible() and not tab.empty.isVisible()
     texts = [tab.model.index(r, 4).data() for r in range(tab.model.rowCount())]
-    assert set(texts) == {"Produit ici"}
+    assert set(texts) == {"Produit ici", "Importé", "DMP", "MSSanté"}  # demo documents of every provenance
     flags = [(tab.model.index(r, 5).data(), tab.model.index(r, 6).data()) for r in range(tab.model.rowCount())]
     assert ("✔ Oui", "✔ Oui") in flags
     states = [tab.model.index(r, 7).data() for r in range(tab.model.rowCount())]
@@ -91,4 +92,14 @@ def test_documents_tab_list_viewer_form_and_import(
     bad.write_bytes(b"pas un pdf")
     controller.documents.import_files([str(bad)])
     assert "n'est pas un PDF" in tab.notice.text()
-    assert all(r.provenance is Provenance.PRODUCED for r in services.documents.list_documents(patient.id))
+    received = [r for r in services.documents.list_documents(patient.id) if r.provenance is not Provenance.PRODUCED]
+    assert len(received) == 3  # the demo's received documents only: nothing was integrated by the refusals
+
+    # The structured prescription lines are never a free-text box: shown read-only, never sent back.
+    controller.documents.new_document("57833-6")
+    form = controller.documents.form
+    assert isinstance(form, DocumentForm)
+    assert "lignes" not in form.inputs and "produits" in form.inputs
+    assert "lignes" not in form.values(validate=False)["values"]
+    assert any("Aucune ligne structurée" in label.text() for label in form.findChildren(QLabel))
+    form.reject()

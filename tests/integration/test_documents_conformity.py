@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,10 @@ from adapters.cda.builder import build_n1, build_n3
 from adapters.cda.documents import CdaDocumentReader, CdaDocumentRenderer
 from adapters.cda.validation import CdaValidator
 from adapters.pdf.producer import render_pdf
-from domain.documents import DOCUMENT_KINDS, DocumentSettings
+from domain.documents import DOCUMENT_KINDS, TROD_RESULT_CODES, TROD_TESTS, DocumentSettings, HealthDocument
+from domain.errors import InvalidInput
 from domain.ins_datamatrix import build_payload, parse_payload
-from tests.documents_support import make_patient, validated
+from tests.documents_support import LINES, NOW, draft, make_patient, validated
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 KIT = SHARED / "specs" / "cda"
@@ -226,3 +229,131 @@ def test_official_examples_pass_the_product_validator(validator: CdaValidator) -
         report = validator.validate_bytes((KIT / "examples" / name).read_bytes())
         assert report.ok, (name, [f.line() for f in report.errors])
     assert make_patient().id == 42
+
+
+def _prescription(lines: list[dict] | None = None, *, qualified: bool = True, **values: str) -> HealthDocument:
+    doc = draft("57833-6", qualified=qualified).edited(values={"lignes": json.dumps(lines or LINES), **values})
+    return doc.validate(at=NOW, actor="x", patient=doc.patient)
+
+
+def _trod(test: str, result: str, **values: str) -> HealthDocument:
+    doc = draft("96173-0").edited(values={"test": test, "resultat": result, "lot": "B987654", **values})
+    return doc.validate(at=NOW, actor="x", patient=doc.patient)
+
+
+def test_prescription_of_products_n3_passes_ep_med_dm_with_the_pdf_copy(validator: CdaValidator) -> None:
+    doc = _prescription(mentions="Allaitement en cours.")
+    pdf = render_pdf(doc, rgpd_footer=FOOTER)
+    cda = build_n3(doc, pdf)
+    report = validator.validate_bytes(cda)
+    assert "CI-SIS_EP-MED-DM_2024.01.sch" in report.checks
+    assert report.ok, [f.line() for f in report.errors]
+    root = etree.fromstring(cda)
+    x = lambda path: root.xpath(path, namespaces=HL7)  # noqa: E731
+    assert "1.2.250.1.213.1.1.1.39" in x("h:templateId/@root")
+    assert x("string(h:documentationOf/h:serviceEvent/h:effectiveTime/h:high/@value)").startswith("20270225")
+    meds = x("//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.171']/h:entry/h:substanceAdministration")
+    assert len(meds) == 2
+    coded = meds[0].find("h:consumable/h:manufacturedProduct/h:manufacturedMaterial/h:code", HL7)
+    assert (coded.get("code"), coded.get("codeSystem")) == ("63107752", "1.2.250.1.213.2.3.1")
+    assert coded.find("h:translation", HL7).get("codeSystem") == "1.2.250.1.213.2.3.2"
+    assert meds[0].xpath("string(.//*[local-name()='generalizedMedicineClass']/*/@code)") == "N02BE01"
+    free = meds[1].find("h:consumable/h:manufacturedProduct/h:manufacturedMaterial/h:code", HL7)
+    assert (
+        free.get("nullFlavor") == "NA" and free.find("h:originalText/h:reference", HL7).get("value") == "#med-2-produit"
+    )
+    assert [m.find("h:repeatNumber", HL7).get("value") for m in meds] == ["0", "1"]
+    substitution = "string(h:entryRelationship/h:act[h:templateId/@root='1.2.250.1.213.1.1.3.87']/h:code/@code)"
+    assert [m.xpath(substitution, namespaces=HL7) for m in meds] == ["G", "N"]
+    assert meds[0].xpath("string(h:effectiveTime/h:high/@value)", namespaces=HL7) == "20261201"  # 5 days
+    assert meds[0].xpath("string(.//h:supply/h:quantity/@value)", namespaces=HL7) == "2"  # "2 boîtes"
+    devices = x("//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.222']/h:entry/h:supply")
+    assert len(devices) == 1
+    assert devices[0].xpath("string(.//h:playingDevice/h:code/h:translation/@code)", namespaces=HL7) == "1234567"
+    copy = x("//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.243']")
+    assert (
+        len(copy) == 1
+        and base64.b64decode(copy[0].xpath(".//h:observationMedia/h:value", namespaces=HL7)[0].text) == pdf
+    )
+    assert "Allaitement en cours." in x("string(//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.73'])")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode()
+    assert "1. PARACETAMOL MYLAN 500 mg" in text and "libelle" not in text and "INS à scanner" not in text
+
+
+def test_prescription_n3_passes_for_an_unqualified_patient_without_address_and_only_devices(
+    validator: CdaValidator,
+) -> None:
+    doc = _prescription([LINES[2]], qualified=False)
+    doc = replace(doc, patient=replace(doc.patient, address_lines=(), postal_code="", city=""))
+    cda = build_n3(doc, b"%PDF-1.4")
+    report = validator.validate_bytes(cda)
+    assert report.ok, [f.line() for f in report.errors]
+    root = etree.fromstring(cda)
+    assert root.xpath("string(h:recordTarget/h:patientRole/h:addr/@nullFlavor)", namespaces=HL7) == "UNK"
+    assert not root.xpath("//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.171']", namespaces=HL7)
+
+
+def test_a_free_text_prescription_has_no_n3() -> None:
+    free = validated("57833-6")
+    with pytest.raises(InvalidInput):
+        build_n3(free, b"%PDF-1.4")
+
+
+@pytest.mark.parametrize("test", TROD_TESTS, ids=lambda t: t.loinc)
+def test_trod_n3_passes_bio_trod_for_every_offered_test(test: object, validator: CdaValidator) -> None:
+    position = TROD_TESTS.index(test)  # type: ignore[arg-type]
+    result = list(TROD_RESULT_CODES)[position % 3]
+    doc = _trod(test.loinc, result, commentaire="Orientation vers le CeGIDD." if position % 2 else "")  # type: ignore[attr-defined]
+    cda = build_n3(doc, b"%PDF-1.4")
+    report = validator.validate_bytes(cda)
+    assert "CI-SIS_BIO-TROD_2024.01.sch" in report.checks
+    assert report.ok, [f.line() for f in report.errors]
+    root = etree.fromstring(cda)
+    x = lambda path: root.xpath(path, namespaces=HL7)  # noqa: E731
+    assert x("string(//h:observation[h:templateId/@root='1.3.6.1.4.1.19376.1.3.1.6']/h:code/@code)") == test.loinc  # type: ignore[attr-defined]
+    assert x("string(//h:observation/h:value/@code)") == TROD_RESULT_CODES[result][0]
+    assert x("string(h:documentationOf/h:serviceEvent/h:code/@code)") == test.target_code  # type: ignore[attr-defined]
+    assert x("string(h:documentationOf/h:serviceEvent/h:performer//h:standardIndustryClassCode/@code)") == "DEPISTAGE"
+    assert len(x("h:component/h:structuredBody/h:component/h:section")) == 1  # the model allows no PDF section
+    assert "B987654" in x("string(//h:content[@ID='dispositif-nom-reference'])")
+
+
+def test_new_n3_models_agree_with_the_shared_kit_runner_and_read_back(tmp_path: Path) -> None:
+    prescription, trod = _prescription(), _trod("94558-4", "POS")
+    pdf = render_pdf(prescription, rgpd_footer=FOOTER)
+    files = {"ep.xml": build_n3(prescription, pdf), "trod.xml": build_n3(trod, b"%PDF-1.4")}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    runner = SHARED / "tools" / "schematron.py"
+    checks = [
+        ("schematrons/profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch", ["ep.xml", "trod.xml"]),
+        ("schematrons/profils/CI-SIS_ModelesDeContenusCDA.sch", ["ep.xml", "trod.xml"]),
+        ("schematrons/profils/IHE.sch", ["ep.xml", "trod.xml"]),
+        ("schematrons/CI-SIS_EP-MED-DM_2024.01.sch", ["ep.xml"]),
+        ("schematrons/CI-SIS_BIO-TROD_2024.01.sch", ["trod.xml"]),
+    ]
+    for schema, names in checks:
+        done = subprocess.run(
+            [sys.executable, str(runner), str(KIT / schema), *(str(tmp_path / n) for n in names)],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    back = CdaDocumentReader().read_cda(files["trod.xml"])
+    assert back.structured and back.model == "BIO-TROD_2024.01" and back.pdf is None
+    assert CdaDocumentReader().read_cda(files["ep.xml"]).model == "EP-MED-DM_2024.01"
+    renderer = CdaDocumentRenderer(application_version="test")
+    html = renderer.html(files["ep.xml"])
+    assert "Prescription valable jusqu'au" in html and "PARACETAMOL MYLAN" in html and "Non substituable" in html
+    html = renderer.html(files["trod.xml"])
+    assert "Pathologie dépistée" in html and "COVID-19 (antigène SARS-CoV-2)" in html and "Positif" in html
+    rim = {"rim": "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"}
+    for doc, data, fmt, setting in (
+        (prescription, files["ep.xml"], "urn:ihe:pharm:pre:2010", "AMBULATOIRE"),
+        (trod, files["trod.xml"], "urn:ans:ci-sis:trod:2024", "DEPISTAGE"),
+    ):
+        archive = renderer.xdm([(doc, data, doc.model)], sender="Léa MOREAU")
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            meta = etree.fromstring(zf.read("IHE_XDM/SUBSET01/METADATA.XML"))
+        codes = set(meta.xpath("//rim:ExtrinsicObject/rim:Classification/@nodeRepresentation", namespaces=rim))
+        assert {fmt, setting} <= codes

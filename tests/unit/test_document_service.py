@@ -220,3 +220,29 @@ def test_pdf_import_and_dedup_and_bad_pdf(env: tuple) -> None:
         service.import_file(42, "vide.xml", b"")
     rows = service.list_documents(42)
     assert len(rows) == 1 and rows[0].title == "compte-rendu" and rows[0].type_code == "11488-4"
+
+
+def test_prescription_of_products_is_n3_only_with_structured_lines(env: tuple) -> None:
+    import json
+
+    from tests.documents_support import LINES
+
+    service, uow, _, renderer = env
+    doc = service.create_draft(42, "57833-6", {"produits": "Paracétamol 1 g, 3 fois par jour"})
+    assert doc.model == "" and DocumentFormat.CDA_N3 not in doc.formats
+    with pytest.raises(InvalidInput) as bad:
+        service.edit_draft(doc.id, doc.row_version, values={"lignes": '[{"libelle": "X"}]'})
+    assert set(bad.value.field_errors) == {"lignes"} and "champ(s) manquant(s)" in bad.value.field_errors["lignes"]
+    assert service.get(doc.id).value("lignes") == ""  # nothing half-saved
+    doc = service.edit_draft(doc.id, doc.row_version, values={"lignes": json.dumps(LINES)})
+    assert doc.model == "EP-MED-DM_2024.01" and doc.formats[0] is DocumentFormat.CDA_N3
+    done = service.validate_document(doc.id, doc.row_version)
+    assert uow.store.health_documents[done.id][1].cda.startswith(b"<N3")
+    assert service.list_documents(42)[0].has_structured_body
+    assert service.render(done.id, DocumentFormat.CDA_N1).data.startswith(b"<N1")  # the N1 stays available
+    free = service.create_draft(42, "57833-6", {"produits": "Paracétamol"})
+    free = service.validate_document(free.id, free.row_version)
+    assert uow.store.health_documents[free.id][1].cda.startswith(b"<N1")
+    with pytest.raises(InvalidInput):
+        service.render(free.id, DocumentFormat.CDA_N3)
+    assert renderer.calls.count("n3") == 1
