@@ -50,6 +50,8 @@ class Settings:
     """How cartes Vitale and CPS are read: "pcsc" (PC/SC APDUs) or "sesam-vitale" (the GIE library)."""
     sesam_vitale_library: str = ""
     """Path of the GIE SESAM-Vitale services library (card_reader = "sesam-vitale")."""
+    bdpm_dir: str = ""
+    """Directory of the public medicines database files (CIS_bdpm.txt, CIS_CIP_bdpm.txt); "" = <data dir>/bdpm."""
     status_service: ServiceEndpoint = field(default_factory=ServiceEndpoint)
     insi_service: ServiceEndpoint = field(default_factory=lambda: ServiceEndpoint(auth="cps"))
 
@@ -77,6 +79,11 @@ class Settings:
     def backup_dir(self) -> Path:
         """Where automatic backups (before migrations) go."""
         return self.data_dir / "sauvegardes"
+
+    @property
+    def medicines_dir(self) -> Path:
+        """Where the BDPM files are looked for (prescriptions search every medicine when they are there)."""
+        return Path(self.bdpm_dir).expanduser() if self.bdpm_dir else self.data_dir / "bdpm"
 
     @property
     def cache_dir(self) -> Path:
@@ -174,6 +181,7 @@ mode = "demo"
 # sesam_vitale_library = "/opt/sesam-vitale/lib/libssvlux64.so"
 # inactivity_lock_minutes = 15   # verrouillage de la session après inactivité (1 à 120 minutes)
 # password_max_age_days = 0      # renouvellement imposé des mots de passe standard (0 : jamais ; admin : 365)
+# bdpm_dir = "/chemin/bdpm"      # fichiers CIS_bdpm.txt et CIS_CIP_bdpm.txt (par défaut : <données>/bdpm)
 
 # [services.status]
 # url = "https://..."

@@ -52,6 +52,8 @@ class AuditAction(StrEnum):
     DOCUMENT_READ = "document.consultation"
     DOCUMENT_IMPORT = "document.import"  # integrated, or refused (outcome says why)
     DOCUMENT_EXPORT = "document.export"
+    # Prescriptions (issue 6)
+    PRESCRIPTION_WRITE = "prescription.redaction"  # draft saved, validated (document produced), renewed
 
 
 @dataclass(frozen=True, slots=True)
