@@ -18,10 +18,12 @@ from app.services.demo_data import DemoDataService
 from app.services.documents import DocumentService
 from app.services.ins_label import InsLabelService
 from app.services.insi_lookup import InsiLookupService
+from app.services.letters import LetterService
 from app.services.maintenance import MaintenanceService
 from app.services.patients import PatientService
 from app.services.places import PlaceService
 from app.services.practice import PracticeService
+from app.services.prescriptions import PrescriptionCatalog, PrescriptionService
 from app.services.qualification import QualificationService, VerificationJob
 from app.services.record import RecordService
 from app.services.signin_psc import PscSignInService
@@ -68,6 +70,8 @@ class Services:
     ins_label: InsLabelService
     record: RecordService
     documents: DocumentService
+    letters: LetterService
+    prescriptions: PrescriptionService
     secrets: SecretStore
     backup_before_migration: Path | None
     migrated_from: str | None
@@ -130,6 +134,7 @@ def build(
     qualification = QualificationService(
         uow_factory, insi_lookup, clock, current_user, cog, open_file=patients.open_patient
     )
+    documents = _document_service(uow_factory, clock, current_user)
     services = Services(
         settings=settings,
         tasks=tasks,
@@ -153,7 +158,9 @@ def build(
         cards=card_service(settings),
         ins_label=_ins_label_service(uow_factory, clock, current_user),
         record=_record_service(uow_factory, clock, current_user, settings),
-        documents=_document_service(uow_factory, clock, current_user),
+        documents=documents,
+        letters=LetterService(uow_factory, documents, clock, current_user, RESOURCE_DIR / "letters"),
+        prescriptions=_prescription_service(uow_factory, documents, clock, current_user, settings),
         secrets=secrets,
         backup_before_migration=outcome.backup_path,
         migrated_from=outcome.from_revision,
@@ -163,6 +170,17 @@ def build(
     services._closers.append(lambda: close_engine(engine))
     services._closers.append(services.cards.stop_monitor)
     return services
+
+
+def _prescription_service(
+    uow: UnitOfWorkFactory, documents: DocumentService, clock: Clock, current_user: CurrentUser, settings: Settings
+) -> PrescriptionService:
+    """Prescriptions (issue 6): scopes and product list read on first use; the BDPM files when installed."""
+    from adapters.bdpm import BdpmMedicineDatabase
+
+    catalog = PrescriptionCatalog(RESOURCE_DIR / "prescription")
+    medicines = BdpmMedicineDatabase(settings.medicines_dir)
+    return PrescriptionService(uow, documents, clock, current_user, catalog, medicines)
 
 
 def _ins_label_service(uow: UnitOfWorkFactory, clock: Clock, current_user: CurrentUser) -> InsLabelService:
@@ -555,6 +573,12 @@ def prepare_demo(services: Services, patients: int | None = None, *, documents: 
         from app.services.demo_documents import install_demo_documents
 
         install_demo_documents(services.documents, services.patients)  # once, on a store without documents
+        from app.services.demo_letters import install_demo_letters
+
+        install_demo_letters(services.letters, services.patients)  # once, on an empty correspondents book
+        from app.services.demo_prescriptions import install_demo_prescriptions
+
+        install_demo_prescriptions(services.prescriptions, services.patients)  # once (issue 6)
 
 
 def sign_in_configured_user(services: Services) -> None:

@@ -15,6 +15,7 @@ from domain.agenda import (
     CareSeries,
     Reminder,
     RoundStop,
+    SeriesCounts,
     WaitingEntry,
     WaitingStatus,
     WorkingPeriod,
@@ -89,6 +90,12 @@ class AgendaRepository(Protocol):
 
     def delete_series(self, series_id: int) -> None:
         """Remove a series with no occurrence left (undo of its creation)."""
+        ...
+
+    def series_with_counts(
+        self, *, practitioner_id: int | None = None, patient_id: int | None = None
+    ) -> list[tuple[CareSeries, SeriesCounts]]:
+        """Care series (of a practitioner, of a patient, or all) with their occurrences counted by status."""
         ...
 
     def working_hours(self, practitioner_id: int) -> tuple[WorkingPeriod, ...] | None:

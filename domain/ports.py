@@ -13,8 +13,10 @@ from domain.audit import AuditEvent, ChainAnchor
 from domain.document_ports import DocumentRepository
 from domain.identity import IdentityStatus, Sex, StatusChange
 from domain.ins_qualification import InsRepository
+from domain.letters import LetterRepository
 from domain.patient import Patient
 from domain.practice import IdentityDocumentType, Structure, UserAccount
+from domain.prescriptions import PrescriptionRepository
 from domain.psc import PscLinkRepository
 from domain.record import RecordRepository
 from domain.search import SearchQuery
@@ -200,6 +202,16 @@ class UnitOfWork(Protocol):
     @property
     def documents(self) -> DocumentRepository:
         """Health documents: CDA, PDF/A, versions (issue 4)."""
+        ...
+
+    @property
+    def letters(self) -> LetterRepository:
+        """Letters, letter templates and the correspondents book (issue 6)."""
+        ...
+
+    @property
+    def prescriptions(self) -> PrescriptionRepository:
+        """Prescriptions and their structured lines (issue 6)."""
         ...
 
     def __enter__(self) -> Self: ...

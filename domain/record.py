@@ -120,9 +120,32 @@ class Observation:
     summary: str = ""
 
 
+class TimelineSource(StrEnum):
+    """What a timeline line stands for (the filter of the timeline offers each)."""
+
+    OBSERVATION = "observation"
+    DOCUMENT = "document"
+    PRESCRIPTION = "prescription"
+    APPOINTMENT = "rendez-vous"
+
+    @property
+    def label_fr(self) -> str:
+        """French name, as in the timeline filter."""
+        return {
+            "observation": "Observations",
+            "document": "Documents",
+            "prescription": "Prescriptions",
+            "rendez-vous": "Rendez-vous",
+        }[self.value]
+
+
 @dataclass(frozen=True, slots=True)
 class ObservationLine:
-    """One line of the timeline (no body: the timeline of 5 years of history opens at once)."""
+    """One line of the timeline (no body: the timeline of 5 years of history opens at once).
+
+    Most lines are observations; documents, prescriptions and appointments of the patient are lines too, with
+    their ``source`` (``id`` is then the document row or the appointment id) — see domain/timeline.py.
+    """
 
     id: int
     at: dt.datetime
@@ -131,6 +154,7 @@ class ObservationLine:
     title: str
     summary: str
     template_key: str
+    source: TimelineSource = TimelineSource.OBSERVATION
 
 
 def check_observation_text(text: str) -> str:

@@ -41,6 +41,8 @@ from domain.security import Credentials
 from domain.text import search_key
 from tests.fakes_agenda import FakeAgendaRepository
 from tests.fakes_documents import FakeDocumentRepository
+from tests.fakes_letters import FakeLetterRepository
+from tests.fakes_prescriptions import FakePrescriptionRepository
 from tests.fakes_record import FakeRecordRepository
 
 
@@ -370,6 +372,8 @@ class FakeUnitOfWork:
         self.agenda = FakeAgendaRepository(self._work)
         self.record = FakeRecordRepository(self._work)
         self.documents = FakeDocumentRepository(self._work)
+        self.letters = FakeLetterRepository(self._work)
+        self.prescriptions = FakePrescriptionRepository(self._work)
         return self
 
     def __exit__(

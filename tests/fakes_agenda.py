@@ -13,9 +13,11 @@ from domain.agenda import (
     MAX_DURATION,
     Absence,
     Appointment,
+    AppointmentStatus,
     AppointmentType,
     CareSeries,
     Reminder,
+    SeriesCounts,
     WaitingEntry,
     WaitingStatus,
     WorkingPeriod,
@@ -132,6 +134,28 @@ class FakeAgendaRepository:
 
     def patient_series(self, patient_id: int) -> list[CareSeries]:
         return sorted((s for s in self.data.series.values() if s.patient_id == patient_id), key=lambda s: -(s.id or 0))
+
+    def series_with_counts(
+        self, *, practitioner_id: int | None = None, patient_id: int | None = None
+    ) -> list[tuple[CareSeries, SeriesCounts]]:
+        result = []
+        for series in sorted(self.data.series.values(), key=lambda s: -(s.id or 0)):
+            if practitioner_id is not None and series.practitioner_id != practitioner_id:
+                continue
+            if patient_id is not None and series.patient_id != patient_id:
+                continue
+            occurrences = [a for a in self.data.appointments.values() if a.series_id == series.id]
+            by = {status: sum(1 for a in occurrences if a.status is status) for status in AppointmentStatus}
+            active = [a.start for a in occurrences if a.status in (AppointmentStatus.DONE, AppointmentStatus.PLANNED)]
+            counts = SeriesCounts(
+                by[AppointmentStatus.DONE],
+                by[AppointmentStatus.PLANNED],
+                by[AppointmentStatus.CANCELLED],
+                by[AppointmentStatus.NO_SHOW],
+                max(active) if active else None,
+            )
+            result.append((series, counts))
+        return result
 
     def delete_series(self, series_id: int) -> None:
         self.data.series.pop(series_id, None)

@@ -57,6 +57,7 @@ from domain.documents import (
     HealthDocument,
     Provenance,
     document_kind,
+    document_lines,
 )
 from domain.errors import InvalidInput
 from ui.error_presenter import ErrorPresenter
@@ -446,6 +447,19 @@ class DocumentForm(QDialog):
         for spec in kind.fields:
             widget: QLineEdit | QPlainTextEdit | QComboBox
             value = document.value(spec.key)
+            if spec.structured and spec.key == "corps_html":
+                continue  # a letter's rich body, written by the Courriers tab; its plain text is the "corps" field
+            if spec.structured:
+                # Filled by its own editor (the prescription lines): shown read-only, never sent back from here.
+                lines = document_lines(document)
+                shown = QLabel(
+                    "<br/>".join(f"{n}. {_html(line.summary())}" for n, line in enumerate(lines, start=1))
+                    or "<i>Aucune ligne structurée (saisie depuis l'onglet Prescriptions).</i>"
+                )
+                shown.setWordWrap(True)
+                shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                self._add(spec.key, spec.label, shown)
+                continue
             if spec.choices:
                 widget = QComboBox()
                 for code, label in spec.choices:
@@ -515,7 +529,11 @@ class DocumentForm(QDialog):
 
 
 class DocumentsController(QObject):
-    """Connects the tab, the viewer and the form to the DocumentService through the task runner."""
+    """Connects the tab, the viewer and the form to the DocumentService through the task runner.
+
+    Signals:
+        changed: a document was saved, validated or imported (the timeline of the record shows it).
+    """
 
     changed = Signal()
 
@@ -557,7 +575,8 @@ class DocumentsController(QObject):
             self.tab.set_notice("")
             self.tab.set_rows([])
         self.patient_id = file.id
-        self.refresh()
+        if self._docs.can_read():
+            self.refresh()
 
     def refresh(self) -> None:
         """Reload the list off the UI thread (a later request wins)."""
@@ -630,6 +649,7 @@ class DocumentsController(QObject):
             form.document = saved
             form.accept()
             self.refresh()
+            self.changed.emit()
             self.tab.set_notice(
                 f"« {saved.title} » validé : PDF/A et CDA produits."
                 if validate
@@ -725,6 +745,7 @@ class DocumentsController(QObject):
                     to_confirm.append(path)
         self.tab.set_notice("\n".join(lines))
         self.refresh()
+        self.changed.emit()
         if to_confirm:
             box = QMessageBox(self._window)
             box.setIcon(QMessageBox.Icon.Question)

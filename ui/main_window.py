@@ -37,9 +37,11 @@ from ui.error_presenter import ErrorPresenter, describe_error
 from ui.identity_banner import icon
 from ui.ins_label import InsLabelController
 from ui.ins_qualification import QualificationController
+from ui.letters_tab import LettersController
 from ui.patient_file import PatientFileView
 from ui.patient_form import PatientFormController, PatientFormDialog
 from ui.patient_list import PatientListController, PatientListView
+from ui.prescriptions_tab import PrescriptionsController
 from ui.psc_signin import PscSignInController, psc_sign_in_extension
 from ui.record_controller import RecordLauncher
 from ui.sign_in import SessionController, register_sign_in_extension
@@ -333,6 +335,21 @@ class MainController(QObject):
             services.documents, self._tasks, self.presenter, window, window.patient_file.documents_tab
         )
         self.file_shown.connect(self.documents.show_file)
+        self.prescriptions = PrescriptionsController(  # issue 6
+            services.prescriptions, self._tasks, self.presenter, window, window.patient_file.prescriptions_tab
+        )
+        self.file_shown.connect(self.prescriptions.show_file)
+        self.prescriptions.document_produced.connect(self.documents.refresh)
+        self.letters = LettersController(  # issue 6
+            services.letters, self._tasks, self.presenter, window, window.patient_file.letters_tab
+        )
+        self.file_shown.connect(self.letters.show_file)
+        # What the other care tabs produce shows in the timeline and may change the alerts (allergy × line).
+        self.prescriptions.changed.connect(self.record.controller.refresh)
+        self.prescriptions.document_produced.connect(self.record.controller.refresh)
+        self.documents.changed.connect(self.record.controller.refresh)
+        self.letters.document_produced.connect(self.documents.refresh)
+        self.letters.document_produced.connect(self.record.controller.refresh)
         self.qualification = QualificationController(self)
         self.ins_label = InsLabelController(self)
         window.document_types_action.triggered.connect(self.qualification.edit_document_types)
@@ -496,7 +513,10 @@ class MainController(QObject):
         self.presenter.present(exc, context="Ouverture du dossier", retry=lambda: self.open_patient(patient_id))
 
     def show_file(self, file: PatientFile) -> None:
-        """Display ``file`` on the right."""
+        """Display ``file`` on the right (care tabs only for the profiles that read care records)."""
+        reads_care = self._s.record.can_read()
+        self.window.patient_file.set_clinical_access(reads_care)
+        self.window.dashboard_action.setEnabled(reads_care)
         self.window.show_file(file)
         self.file_shown.emit(file)
 

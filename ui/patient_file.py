@@ -35,18 +35,26 @@ from ui.identity_banner import (
     status_icon,
 )
 from ui.ins_label import InsDatamatrixBox
+from ui.letters_tab import LettersTab
 from ui.patient_agenda_tab import PatientAgendaTab
+from ui.prescriptions_tab import PrescriptionsTab
 from ui.record_view import DashboardPage, ObservationsTab
 
 NOT_YET = {
-    "Prescriptions": "Les prescriptions ne sont pas encore disponibles dans cette version.",
-    "Courriers": "La rédaction des courriers n'est pas encore disponible dans cette version.",
     "DMP": "L'accès au DMP (Mon espace santé) n'est pas encore disponible dans cette version.",
     "Messagerie": "La messagerie sécurisée de santé (MSSanté) n'est pas encore disponible dans cette version.",
 }
 """Tabs of functions still to come, each with one plain French sentence (no fake content)."""
 
 HISTORY_COLUMNS = ("Avant", "Après", "Date", "Par", "Motif")
+
+CLINICAL_TABS = ("Observations", "Documents", "Prescriptions", "Courriers", "Tableau de bord")
+"""Tabs showing care data: greyed out, with the reason as tooltip, for profiles that do not read care records."""
+
+NO_CLINICAL_ACCESS = (
+    "Votre profil ne permet pas de consulter le dossier de soins (observations, documents, prescriptions, "
+    "courriers). Seuls les professionnels de santé du cabinet y ont accès."
+)
 
 
 def _value(text: str) -> QLabel:
@@ -263,7 +271,12 @@ class PatientFileView(QWidget):
         after = next((i + 1 for i in range(self.tabs.count()) if self.tabs.tabText(i) == "Agenda"), 1)
         self.tabs.insertTab(after, self.observations_tab, "Observations")
         self.documents_tab = DocumentsTab()  # issue 4: health documents, after the observations
+        self.observations_tab.document_requested.connect(self.documents_tab.open_requested)
         self.tabs.insertTab(after + 1, self.documents_tab, "Documents")
+        self.prescriptions_tab = PrescriptionsTab()  # issue 6: prescriptions, where the placeholder stood
+        self.tabs.insertTab(self.tabs.indexOf(self.documents_tab) + 1, self.prescriptions_tab, "Prescriptions")
+        self.letters_tab = LettersTab()  # issue 6: letters, where the placeholder stood (after the prescriptions)
+        self.tabs.insertTab(self.tabs.indexOf(self.prescriptions_tab) + 1, self.letters_tab, "Courriers")
         self.dashboard_page = DashboardPage()
         self.tabs.addTab(self.dashboard_page, "Tableau de bord")
         # The INSi notice under the banner: "Recherche INSi en cours…", then the result or advice (issue 3).
@@ -278,6 +291,15 @@ class PatientFileView(QWidget):
         layout.addWidget(self.insi_notice)
         layout.addWidget(self.tabs, 1)
         self.file: PatientFile | None = None
+
+    def set_clinical_access(self, allowed: bool) -> None:
+        """Enable the care tabs, or grey them out with the reason (secretary, administrator: GEN.16)."""
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index) in CLINICAL_TABS:
+                self.tabs.setTabEnabled(index, allowed)
+                self.tabs.setTabToolTip(index, "" if allowed else NO_CLINICAL_ACCESS)
+        if not allowed and self.tabs.tabText(self.tabs.currentIndex()) in CLINICAL_TABS:
+            self.tabs.setCurrentWidget(self.identity_tab)
 
     def set_insi_notice(self, text: str, *, busy: bool = False) -> None:
         """Show (or hide, for "") the discreet INSi notice under the banner."""

@@ -626,6 +626,25 @@ class RecordController(QObject):
         self.dialog = dialog
         dialog.open()
 
+    def refresh(self) -> None:
+        """Re-read the timeline and the alerts of the open record (a prescription, letter or document was
+        produced elsewhere); the editor and its draft are left alone."""
+        if self.patient_id is None:
+            return
+        record, pid, request = self.record, self.patient_id, self._request
+
+        def reloaded(view: RecordView) -> None:
+            if request == self._request:
+                self.tab.set_timeline(view.timeline)
+                self._stored_alerts_refresh()
+
+        self.tasks.submit(
+            lambda: record.open_record(pid),
+            lane=Lane.DB,
+            on_success=reloaded,
+            on_error=lambda exc: self._failed(exc, "Chronologie"),
+        )
+
     def _stored_alerts_refresh(self) -> None:
         if self.patient_id is None:
             return
@@ -822,8 +841,9 @@ class RecordLauncher(QObject):
         self.window_dashboard: DashboardController | None = None
 
     def show_file(self, file: Any) -> None:
-        """A patient file is displayed: load its record."""
-        self.controller.set_patient(int(file.id))
+        """A patient file is displayed: load its record (not for profiles that do not read care records)."""
+        if self._record.can_read():
+            self.controller.set_patient(int(file.id))
 
     def open_dashboard(self) -> None:
         """Dossier > Tableau de bord de suivi: a non-modal window, computed in the background."""

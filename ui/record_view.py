@@ -7,7 +7,7 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,7 +39,7 @@ from app.services.record import Dashboard, ObservationDetail, TemplateInfo
 from domain.decision import Alert, AlertLevel, ScheduleItem
 from domain.forms import FieldSpec, FieldType, FormTemplate, display_value, preview, visible_fields
 from domain.macros import MacroSet
-from domain.record import EntryKind, ObservationKind, ObservationLine, RecordEntry
+from domain.record import EntryKind, ObservationKind, ObservationLine, RecordEntry, TimelineSource
 
 LEVEL_MARK = {AlertLevel.ALERT: "⚠", AlertLevel.WARNING: "●", AlertLevel.INFO: "ℹ"}
 LEVEL_STYLE = {
@@ -47,8 +47,16 @@ LEVEL_STYLE = {
     AlertLevel.WARNING: "background:#fff6dc; border:1px solid #b7950b; color:#4a3b00;",
     AlertLevel.INFO: "background:#eaf2fb; border:1px solid #7f9cbf; color:#1d2b3a;",
 }
-ALL_KINDS = "Toutes les observations"
+ALL_KINDS = "Tout le dossier"
+OBSERVATIONS = "Toutes les observations"
 FREE_TEXT = "Texte libre"
+SOURCE_MARK = {
+    TimelineSource.OBSERVATION: "",
+    TimelineSource.DOCUMENT: "📄 ",
+    TimelineSource.PRESCRIPTION: "℞ ",
+    TimelineSource.APPOINTMENT: "📅 ",
+}
+SOURCE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def fr_datetime(moment: dt.datetime) -> str:
@@ -67,7 +75,8 @@ def fr_day(day: dt.date | None) -> str:
 
 
 class TimelineModel(QAbstractListModel):
-    """The observations of a patient, most recent first, filtered by text and kind (thousands of lines)."""
+    """The timeline of a patient (observations, documents, prescriptions, appointments), most recent first,
+    filtered by text and kind (thousands of lines)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,19 +103,44 @@ class TimelineModel(QAbstractListModel):
 
     def titles(self) -> list[str]:
         """Distinct form titles present, for the kind filter."""
-        return sorted({line.title for line in self._all if line.kind is ObservationKind.FORM})
+        return sorted(
+            {
+                line.title
+                for line in self._all
+                if line.kind is ObservationKind.FORM and line.source is TimelineSource.OBSERVATION
+            }
+        )
+
+    def sources(self) -> list[TimelineSource]:
+        """The other kinds of lines present (documents, prescriptions, appointments), for the kind filter."""
+        present = {line.source for line in self._all}
+        return [s for s in TimelineSource if s is not TimelineSource.OBSERVATION and s in present]
+
+    @property
+    def observation_count(self) -> int:
+        """Observations before filtering."""
+        return sum(1 for line in self._all if line.source is TimelineSource.OBSERVATION)
 
     def _apply(self) -> None:
         self.beginResetModel()
         text, kind = self._text, self._kind
+        sources = {s.label_fr: s for s in TimelineSource if s is not TimelineSource.OBSERVATION}
+        wanted = sources.get(kind)
         self.rows = [
             line
             for line, key in zip(self._all, self._keys, strict=True)
             if (not text or text in key)
             and (
                 kind == ALL_KINDS
-                or (kind == FREE_TEXT and line.kind is ObservationKind.TEXT)
-                or (line.kind is ObservationKind.FORM and line.title == kind)
+                or (wanted is not None and line.source is wanted)
+                or (
+                    line.source is TimelineSource.OBSERVATION
+                    and (
+                        kind == OBSERVATIONS
+                        or (kind == FREE_TEXT and line.kind is ObservationKind.TEXT)
+                        or (line.kind is ObservationKind.FORM and line.title == kind)
+                    )
+                )
             )
         ]
         self.endResetModel()
@@ -121,17 +155,25 @@ class TimelineModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self.rows)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Two lines per observation: date, title and author, then the summary."""
+        """Two lines per entry: date, title and author, then the summary; documents, prescriptions and
+        appointments carry a mark."""
         if not index.isValid():
             return None
         line = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{fr_datetime(line.at)} — {line.title} — {line.author}\n    {line.summary}"
+            author = f" — {line.author}" if line.author else ""
+            return f"{fr_datetime(line.at)} — {SOURCE_MARK[line.source]}{line.title}{author}\n    {line.summary}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return line.summary
         if role == Qt.ItemDataRole.UserRole:
             return line.id
+        if role == SOURCE_ROLE:
+            return line.source.value
         return None
+
+    def line_at(self, row: int) -> ObservationLine:
+        """The shown line at ``row``."""
+        return self.rows[row]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -580,9 +622,11 @@ class ObservationsTab(QWidget):
 
     Signals:
         selected(int): an observation was selected in the timeline.
+        document_requested(int): the user asked to open a document (or prescription) of the timeline.
     """
 
     selected = Signal(int)
+    document_requested = Signal(int)
 
     def __init__(self, today: Callable[[], dt.date] = dt.date.today, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -614,7 +658,7 @@ class ObservationsTab(QWidget):
         self.filter_edit.setPlaceholderText("Filtrer (mot, auteur)…")
         self.filter_edit.setClearButtonEnabled(True)
         self.kind_filter = QComboBox()
-        self.kind_filter.addItems([ALL_KINDS, FREE_TEXT])
+        self.kind_filter.addItems([ALL_KINDS, OBSERVATIONS, FREE_TEXT])
         filters.addWidget(self.filter_edit, 1)
         filters.addWidget(self.kind_filter)
         left_layout.addLayout(filters)
@@ -634,6 +678,7 @@ class ObservationsTab(QWidget):
         # Reading
         self.reader = QTextBrowser()
         self.reader.setOpenExternalLinks(False)
+        self.reader.setOpenLinks(False)  # "document:ID" links are handled by _anchor
         self.reader.setHtml("<p style='color:#555'>Sélectionnez une observation dans la chronologie.</p>")
         self.work.addTab(self.reader, "Lecture")
         # Free text
@@ -722,6 +767,8 @@ class ObservationsTab(QWidget):
         self.filter_edit.textChanged.connect(self._filter)
         self.kind_filter.currentTextChanged.connect(self._filter)
         self.timeline.selectionModel().currentChanged.connect(self._current)
+        self.reader.anchorClicked.connect(self._anchor)
+        self.timeline.doubleClicked.connect(self._activated)
 
     # -- timeline ------------------------------------------------------------------------------------------------
     def set_timeline(self, lines: Sequence[ObservationLine]) -> None:
@@ -730,7 +777,8 @@ class ObservationsTab(QWidget):
         current = self.kind_filter.currentText()
         self.kind_filter.blockSignals(True)
         self.kind_filter.clear()
-        self.kind_filter.addItems([ALL_KINDS, FREE_TEXT, *self.model.titles()])
+        sources = [source.label_fr for source in self.model.sources()]
+        self.kind_filter.addItems([ALL_KINDS, OBSERVATIONS, FREE_TEXT, *self.model.titles(), *sources])
         self.kind_filter.setCurrentText(current if self.kind_filter.findText(current) >= 0 else ALL_KINDS)
         self.kind_filter.blockSignals(False)
         self._filter()
@@ -748,16 +796,53 @@ class ObservationsTab(QWidget):
 
     def _count(self) -> None:
         shown, total = self.model.rowCount(), self.model.total
+        observations = self.model.observation_count
+        others = total - observations
+        text = f"{observations} observation{'s' if observations > 1 else ''}" if observations else "Aucune observation"
+        if others:
+            text += f" et {others} autre{'s' if others > 1 else ''} élément{'s' if others > 1 else ''}"
         if total == 0:
             self.count_label.setText("Aucune observation dans ce dossier.")
         elif shown == total:
-            self.count_label.setText(f"{total} observation{'s' if total > 1 else ''}")
+            self.count_label.setText(text)
         else:
-            self.count_label.setText(f"{shown} observation(s) affichée(s) sur {total}")
+            self.count_label.setText(f"{shown} ligne(s) affichée(s) sur {total} ({text.lower()})")
 
     def _current(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            self.selected.emit(int(current.data(Qt.ItemDataRole.UserRole)))
+        if not current.isValid():
+            return
+        line = self.model.line_at(current.row())
+        if line.source is TimelineSource.OBSERVATION:
+            self.selected.emit(line.id)
+            return
+        self.show_line(line)
+
+    def show_line(self, line: ObservationLine) -> None:
+        """A document, prescription or appointment of the timeline: what the list knows, and a link to open it."""
+        head = (
+            f"<h3>{SOURCE_MARK[line.source]}{html.escape(line.title)}</h3>"
+            f"<p style='color:#555'>{fr_datetime(line.at)}"
+            + (f" — {html.escape(line.author)}" if line.author else "")
+            + "</p>"
+        )
+        body = f"<p>{html.escape(line.summary)}</p>"
+        if line.source in (TimelineSource.DOCUMENT, TimelineSource.PRESCRIPTION):
+            body += f"<p><a href='document:{line.id}'>Ouvrir le document</a></p>"
+        elif line.source is TimelineSource.APPOINTMENT:
+            body += "<p style='color:#555'>Le détail du rendez-vous est dans l'onglet Agenda.</p>"
+        self.reader.setHtml(head + body)
+        self.work.setCurrentWidget(self.reader)
+
+    def _activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            line = self.model.line_at(index.row())
+            if line.source in (TimelineSource.DOCUMENT, TimelineSource.PRESCRIPTION):
+                self.document_requested.emit(line.id)
+
+    def _anchor(self, url: QUrl) -> None:
+        target = url.toString()
+        if target.startswith("document:"):
+            self.document_requested.emit(int(target.split(":", 1)[1]))
 
     def show_observation(self, detail: ObservationDetail) -> None:
         """Render an observation in the reading pane, with the template version it was written with."""

@@ -32,6 +32,7 @@ from domain.agenda import (
     DmpPreparation,
     PartOfDay,
     PlaceKind,
+    SeriesCounts,
     SeriesPeriod,
     SeriesRhythm,
     WaitingEntry,
@@ -236,6 +237,51 @@ class SqlAgendaRepository:
     def delete_series(self, series_id: int) -> None:
         """Remove a series row."""
         self._s.execute(delete(CareSeriesRow).where(CareSeriesRow.id == series_id))
+
+    def series_with_counts(
+        self, *, practitioner_id: int | None = None, patient_id: int | None = None
+    ) -> list[tuple[CareSeries, SeriesCounts]]:
+        """Series with their occurrences counted by status in one grouped query (index on series_id)."""
+        stmt = select(CareSeriesRow).order_by(CareSeriesRow.id.desc())
+        if practitioner_id is not None:
+            stmt = stmt.where(CareSeriesRow.practitioner_id == practitioner_id)
+        if patient_id is not None:
+            stmt = stmt.where(CareSeriesRow.patient_id == patient_id)
+        series = [_series(r) for r in self._s.scalars(stmt)]
+        if not series:
+            return []
+        a = AppointmentRow
+        counts: dict[int, dict[str, int]] = {}
+        last: dict[int, dt.datetime] = {}
+        ids = [s.id for s in series if s.id is not None]
+        for start in range(0, len(ids), 500):
+            rows = self._s.execute(
+                select(a.series_id, a.status, func.count(), func.max(a.start_at))
+                .where(a.series_id.in_(ids[start : start + 500]))
+                .group_by(a.series_id, a.status)
+            ).all()
+            for series_id, status, count, latest in rows:
+                counts.setdefault(series_id, {})[status] = int(count)
+                if status in (AppointmentStatus.DONE.value, AppointmentStatus.PLANNED.value) and latest is not None:
+                    moment = _aware(latest)
+                    if series_id not in last or moment > last[series_id]:
+                        last[series_id] = moment
+        result = []
+        for item in series:
+            by_status = counts.get(item.id or 0, {})
+            result.append(
+                (
+                    item,
+                    SeriesCounts(
+                        by_status.get(AppointmentStatus.DONE.value, 0),
+                        by_status.get(AppointmentStatus.PLANNED.value, 0),
+                        by_status.get(AppointmentStatus.CANCELLED.value, 0),
+                        by_status.get(AppointmentStatus.NO_SHOW.value, 0),
+                        last.get(item.id or 0),
+                    ),
+                )
+            )
+        return result
 
     # -- working hours and absences ----------------------------------------------------------------------------
     def working_hours(self, practitioner_id: int) -> tuple[WorkingPeriod, ...] | None:

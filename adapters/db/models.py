@@ -175,3 +175,5 @@ from adapters.db import models_security  # noqa: E402,F401
 from adapters.db import models_psc  # noqa: E402,F401
 from adapters.db import models_record  # noqa: E402,F401
 from adapters.db import models_documents  # noqa: E402,F401
+from adapters.db import models_prescription  # noqa: E402,F401
+from adapters.db import models_letters  # noqa: E402,F401

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from adapters.db.models import PatientRowModel
@@ -299,6 +300,17 @@ class SqlRecordRepository:
         self._s.flush()
 
     # -- practice-wide reads ----------------------------------------------------------------------------------
+    def _driver_rows(self, sql: str) -> Sequence[Any]:
+        """Rows of a parameterless query as the DB-API driver returns them (plain tuples), on the session's
+        connection and transaction. For practice-wide reads of 100,000 rows: SQLAlchemy's result rows and type
+        processing would cost more than the query itself (0.1 s per 100,000 rows on SQLite)."""
+        cursor = self._s.connection().connection.cursor()
+        try:
+            cursor.execute(sql)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def demographics(self) -> list[Demographics]:
         """Birth date, sex, status and display name of every patient (one scan)."""
         p = PatientRowModel
@@ -311,12 +323,7 @@ class SqlRecordRepository:
 
     def birth_dates(self) -> list[tuple[int, dt.date, str]]:
         """Every patient's birth date and status; dates read as ISO text (much faster than the ORM's parser)."""
-        # Plain driver rows on the session's connection: no ORM or type processing for 100,000 tuples.
-        rows = (
-            self._s.connection()
-            .exec_driver_sql("SELECT id, CAST(birth_date AS VARCHAR(10)), status FROM patient")
-            .fetchall()
-        )
+        rows = self._driver_rows("SELECT id, CAST(birth_date AS VARCHAR(10)), status FROM patient")
         parse = dt.date.fromisoformat
         return [(r[0], parse(r[1]), r[2]) for r in rows]
 
@@ -345,13 +352,9 @@ class SqlRecordRepository:
 
     def all_vaccinations(self) -> list[tuple[int, str, str, dt.date]]:
         """Every active vaccination line (plain driver rows, dates read as ISO text: tens of thousands of lines)."""
-        rows = (
-            self._s.connection()
-            .exec_driver_sql(
-                "SELECT patient_id, code, '', CAST(start AS VARCHAR(10)) FROM record_entry "
-                "WHERE kind = 'vaccination' AND active AND start IS NOT NULL"
-            )
-            .fetchall()
+        rows = self._driver_rows(
+            "SELECT patient_id, code, '', CAST(start AS VARCHAR(10)) FROM record_entry "
+            "WHERE kind = 'vaccination' AND active AND start IS NOT NULL"
         )
         parse = dt.date.fromisoformat
         return [(r[0], r[1], r[2], parse(r[3])) for r in rows]
@@ -363,9 +366,21 @@ class SqlRecordRepository:
             o.kind == ObservationKind.FORM.value, o.at >= _utc(since)
         )
         if template_prefixes:
-            query = query.where(or_(*(o.template_key.startswith(p) for p in template_prefixes)))
+            query = query.where(or_(*(self._key_starts_with(p) for p in template_prefixes)))
         rows = self._s.execute(query.order_by(o.at, o.id)).all()
         return [FormFact(r[0], _aware(r[1]), r[2], _loads(r[3])) for r in rows]
+
+    def _key_starts_with(self, prefix: str) -> ColumnElement[bool]:
+        """``template_key`` starts with ``prefix``, in a form the index on (template_key, at) serves.
+
+        SQLite only turns a case-sensitive GLOB prefix into an index range (its LIKE ignores case: a scan of the
+        whole observation table, bodies included); PostgreSQL's LIKE is case-sensitive already. Template keys are
+        lower case (``parse_template`` checks it), so both match the same rows.
+        """
+        column = ObservationRow.template_key
+        if self._s.get_bind().dialect.name == "sqlite":
+            return column.op("GLOB", is_comparison=True)(re.sub(r"([*?\[])", r"[\1]", prefix) + "*")
+        return column.startswith(prefix, autoescape=True)
 
     def all_dismissed_keys(self) -> set[tuple[int, str]]:
         """(patient id, alert key) of every dismissed alert."""

@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 from adapters.db.agenda_repository import SqlAgendaRepository
 from adapters.db.documents_repository import SqlDocumentRepository
 from adapters.db.ins_repository import SqlInsRepository
+from adapters.db.letters_repository import SqlLetterRepository
 from adapters.db.models import (
     AuditRow,
     CareTeamRow,
@@ -28,6 +29,7 @@ from adapters.db.models import (
     StructureRow,
     UserRow,
 )
+from adapters.db.prescription_repository import SqlPrescriptionRepository
 from adapters.db.psc_repository import SqlPscLinkRepository
 from adapters.db.record_repository import SqlRecordRepository
 from adapters.db.security_repository import SqlAccountRepository
@@ -547,6 +549,8 @@ class SqlUnitOfWork:
     agenda: SqlAgendaRepository
     record: SqlRecordRepository
     documents: SqlDocumentRepository
+    letters: SqlLetterRepository
+    prescriptions: SqlPrescriptionRepository
 
     def __init__(self, factory: sessionmaker[Session], anchor: AuditAnchorStore | None = None) -> None:
         self._factory = factory
@@ -563,6 +567,8 @@ class SqlUnitOfWork:
         self.agenda = SqlAgendaRepository(self._session)
         self.record = SqlRecordRepository(self._session)
         self.documents = SqlDocumentRepository(self._session)
+        self.letters = SqlLetterRepository(self._session)
+        self.prescriptions = SqlPrescriptionRepository(self._session)
         return self
 
     def __exit__(

@@ -38,6 +38,7 @@ from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.patient import CareRole, Patient
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.practice import Structure, UserAccount
+from domain.security import Permission, can, require
 
 log = logging.getLogger("lgc.documents")
 
@@ -103,20 +104,41 @@ class DocumentService:
         """The document types this software produces."""
         return DOCUMENT_KINDS
 
+    # -- permissions -----------------------------------------------------------------------------------
+    def can_read(self) -> bool:
+        """Whether the signed-in user's profile reads care records (the tab says so instead of failing)."""
+        return can(self._current_user(), Permission.READ_CLINICAL)
+
+    def _user_reading(self) -> UserAccount:
+        user = self._current_user()
+        require(user, Permission.READ_CLINICAL)
+        return user
+
+    def _user_writing(self) -> UserAccount:
+        user = self._current_user()
+        require(user, Permission.WRITE_CLINICAL)
+        return user
+
     # -- list and open ---------------------------------------------------------------------------------
     def list_documents(self, patient_id: int) -> list[DocumentRow]:
-        """The patient's documents, newest act first (metadata only)."""
+        """The patient's documents, newest act first (metadata only).
+
+        Raises:
+            PermissionDenied: the user's profile does not read care records (secretary, administrator).
+        """
+        self._user_reading()
         with self._uow() as uow:
             return uow.documents.rows(patient_id)
 
     def get(self, document_row_id: int) -> HealthDocument:
         """One document (its data, no rendering)."""
+        self._user_reading()
         with self._uow() as uow:
             return uow.documents.get(document_row_id)
 
     def open_document(self, document_row_id: int) -> OpenedDocument:
         """Open a document for reading (traced): the PDF, the structured view, a newer-version notice."""
-        user = self._current_user()
+        user = self._user_reading()
         with self._uow() as uow:
             doc = uow.documents.get(document_row_id)
             content = uow.documents.content(document_row_id)
@@ -143,7 +165,7 @@ class DocumentService:
             InvalidInput: unknown type. PermissionDenied: the user is not an identified health professional.
         """
         kind = document_kind(type_code)
-        user = self._current_user()
+        user = self._user_writing()
         now = self._clock.now()
         with self._uow() as uow:
             patient = uow.patients.get(patient_id)
@@ -174,7 +196,7 @@ class DocumentService:
         Raises:
             PermissionDenied: validated or imported. ConflictError: changed elsewhere. InvalidInput: bad value.
         """
-        user = self._current_user()
+        user = self._user_writing()
         with self._uow() as uow:
             doc = uow.documents.get(document_row_id)
             doc = replace(doc, row_version=row_version)
@@ -202,7 +224,7 @@ class DocumentService:
         Raises:
             InvalidInput: missing fields (keyed by field). PermissionDenied / ConflictError as for editing.
         """
-        user = self._current_user()
+        user = self._user_writing()
         now = self._clock.now()
         with self._uow() as uow:
             doc = replace(uow.documents.get(document_row_id), row_version=row_version)
@@ -235,7 +257,7 @@ class DocumentService:
         Raises:
             PermissionDenied: not a validated document produced here, or not the latest version.
         """
-        user = self._current_user()
+        user = self._user_writing()
         now = self._clock.now()
         with self._uow() as uow:
             doc = uow.documents.get(document_row_id)
@@ -258,10 +280,30 @@ class DocumentService:
             InvalidInput: the format does not exist for this document (e.g. N3 of a type without a model),
                 or the document is a draft.
         """
+        self._user_reading()
         with self._uow() as uow:
             doc = uow.documents.get(document_row_id)
             content = uow.documents.content(document_row_id)
         return self._render(doc, content, fmt)
+
+    def render_unsaved(self, doc: HealthDocument, fmt: DocumentFormat) -> RenderedFile:
+        """A rendering (PDF, N1 or N3) of a document that is not in the store: what another practice would
+        send (demo data, exchange tests). Nothing is read from or written to the record, so nothing is traced.
+
+        Raises:
+            InvalidInput: XDM asked (use ``render``), or no N3 model for this document.
+            PermissionDenied: the user's profile does not write care records.
+        """
+        self._user_writing()
+        pdf = self._renderer.pdf(doc, rgpd_footer=self.settings.rgpd_footer)
+        base = pdf_file_name(doc)[:-4]
+        if fmt is DocumentFormat.PDF:
+            return RenderedFile(base + ".pdf", pdf)
+        if fmt is DocumentFormat.CDA_N1:
+            return RenderedFile(base + "_N1.xml", self._renderer.cda_n1(doc, pdf))
+        if fmt is DocumentFormat.CDA_N3:
+            return RenderedFile(base + "_N3.xml", self._renderer.cda_n3(doc, pdf))
+        raise InvalidInput("Archive XDM : exportez un document du dossier.")
 
     def _render(self, doc: HealthDocument, content: StoredContent, fmt: DocumentFormat) -> RenderedFile:
         if doc.provenance is Provenance.PRODUCED and doc.status is DocumentStatus.DRAFT:
@@ -300,7 +342,7 @@ class DocumentService:
         """The current (not replaced) validated or imported documents of a patient, optionally of one type, in a
         format (traced). Documents for which the format does not exist (N3 of a type without a model) are skipped.
         """
-        user = self._current_user()
+        user = self._user_reading()
         with self._uow() as uow:
             uow.patients.get(patient_id)
             docs = uow.documents.documents(patient_id, type_code)
@@ -357,7 +399,7 @@ class DocumentService:
         Raises:
             InvalidInput: the file (or one document of the archive) is refused; nothing is integrated.
         """
-        user = self._current_user()
+        user = self._user_writing()
         try:
             received, pdf_only = self._read_import(file_name, data)
             with self._uow() as uow:
@@ -399,7 +441,7 @@ class DocumentService:
         Each file is checked on its own as by ``import_file``: a refused file (its French message is returned
         in place of a report, and traced) does not stop the others; an archive stays all or nothing.
         """
-        user = self._current_user()
+        user = self._user_writing()
         checked: list[tuple[str, list[ReceivedCda], bytes | None]] = []
         results: dict[int, ImportReport | str] = {}
         for position, (name, data) in enumerate(files):

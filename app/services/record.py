@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import heapq
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.services.patients import parse_date_fr
+from domain.agenda import DEFAULT_APPOINTMENT_TYPES, progress_from_counts
 from domain.audit import AuditAction, AuditEvent
 from domain.decision import (
     VACCINATING_PROFESSIONS,
     Alert,
     AlertLevel,
     DecisionSupport,
-    Dose,
-    Person,
+    DoseTuple,
     RecordSnapshot,
     ScheduleItem,
+    VaccinationSchedule,
+    VaccineStep,
     braden_alerts,
     current_pregnancy,
     fr_date,
@@ -31,6 +34,8 @@ from domain.decision import (
     parse_schedule,
     pregnancy_alerts,
     pregnancy_plan,
+    series_alerts,
+    series_is_current,
     vaccines_due_bulk,
     valences_of,
     wound_alerts,
@@ -41,6 +46,7 @@ from domain.identity import IdentityStatus
 from domain.macros import DEFAULT_MACROS, Macro, MacroSet, check_unique, validate_macro
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.practice import UserAccount
+from domain.prescriptions import current_product_lines
 from domain.record import (
     AttachmentStore,
     Dismissal,
@@ -56,6 +62,8 @@ from domain.record import (
     summarize_text,
     validate_entry,
 )
+from domain.security import Permission, can, require
+from domain.timeline import appointment_line, document_line, merge_timeline
 
 log = logging.getLogger("lgc.record")
 
@@ -233,17 +241,45 @@ class RecordService:
 
     # -- opening a record --------------------------------------------------------------------------------------
     def open_record(self, patient_id: int) -> RecordView:
-        """Timeline (without bodies), structured lists and the user's draft: one quick read."""
-        user = self._current_user()
+        """Timeline (without bodies), structured lists and the user's draft: one quick read.
+
+        The timeline holds the observations, and the patient's documents, prescriptions and appointments.
+
+        Raises:
+            PermissionDenied: the user's profile does not read care records (secretary, administrator).
+        """
+        user = self._reader()
         with self._uow() as uow:
             uow.patients.get(patient_id)  # NotFound with a French message
-            timeline = uow.record.timeline(patient_id)
+            observations = uow.record.timeline(patient_id)
+            others = [document_line(row) for row in uow.documents.rows(patient_id)]
+            appointments = uow.agenda.patient_appointments(patient_id)
+            if appointments:
+                types = {t.code: t.label for t in DEFAULT_APPOINTMENT_TYPES}
+                types.update({t.code: t.label for t in uow.agenda.appointment_types()})
+                names = {u.id: u.display_name for u in uow.practice.users() if u.id is not None}
+                others += [appointment_line(a, types, names) for a in appointments]
             entries = uow.record.entries(patient_id)
             draft = uow.record.draft(patient_id, user.login)
-        return RecordView(patient_id, tuple(timeline), tuple(entries), draft)
+        return RecordView(patient_id, tuple(merge_timeline(observations, others)), tuple(entries), draft)
+
+    def can_read(self) -> bool:
+        """Whether the signed-in user's profile reads care records (the tabs say so instead of failing)."""
+        return can(self._current_user(), Permission.READ_CLINICAL)
+
+    def _reader(self) -> UserAccount:
+        user = self._current_user()
+        require(user, Permission.READ_CLINICAL)
+        return user
+
+    def _writer(self) -> UserAccount:
+        user = self._current_user()
+        require(user, Permission.WRITE_CLINICAL)
+        return user
 
     def observation(self, observation_id: int) -> ObservationDetail:
         """An observation with the exact template version it was written with."""
+        self._reader()
         with self._uow() as uow:
             observation = uow.record.observation(observation_id)
             template = None
@@ -337,7 +373,7 @@ class RecordService:
                     f"(par exemple « {template.key}.cabinet »)."
                 }
             )
-        user = self._current_user()
+        user = self._writer()
         with self._uow() as uow:
             versions = [t.version for t in uow.record.templates() if t.key == template.key]
             version = max(versions, default=0) + 1
@@ -359,7 +395,7 @@ class RecordService:
             InvalidInput: empty, too long or binary text (the draft stays as it is).
         """
         body = check_observation_text(text)
-        user = self._current_user()
+        user = self._writer()
         observation = Observation(
             id=None,
             patient_id=patient_id,
@@ -384,7 +420,7 @@ class RecordService:
         """
         template = self.template(template_key, template_version)
         entry = fill(template, raw, self._clock.today())
-        user = self._current_user()
+        user = self._writer()
         observation = Observation(
             id=None,
             patient_id=patient_id,
@@ -442,7 +478,7 @@ class RecordService:
         values: Mapping[str, object] | None = None,
     ) -> None:
         """Save what the user is typing (called every few seconds); an empty draft is forgotten."""
-        user = self._current_user()
+        user = self._writer()
         draft = Draft(
             patient_id, user.login, text, template_key, template_version, dict(values or {}), self._clock.now()
         )
@@ -455,7 +491,7 @@ class RecordService:
 
     def discard_draft(self, patient_id: int) -> None:
         """Forget the user's draft (after confirmation in the UI)."""
-        user = self._current_user()
+        user = self._writer()
         with self._uow() as uow:
             uow.record.delete_draft(patient_id, user.login)
             uow.commit()
@@ -502,7 +538,7 @@ class RecordService:
             errors["end"] = str(exc)
         if errors:
             raise InvalidInput(errors)
-        user = self._current_user()
+        user = self._writer()
         entry = validate_entry(
             RecordEntry(
                 None, patient_id, kind, label, code, detail, start_day, end_day, True, self._clock.now(), user.actor
@@ -518,7 +554,7 @@ class RecordService:
 
     def close_entry(self, patient_id: int, entry_id: int) -> RecordEntry:
         """Mark a line as no longer current (a stopped treatment, an allergy recorded by mistake)."""
-        user = self._current_user()
+        user = self._writer()
         with self._uow() as uow:
             entry = uow.record.set_entry_active(entry_id, False, self._clock.today())
             if entry.patient_id != patient_id:
@@ -577,7 +613,7 @@ class RecordService:
 
     def macro_context(self, patient_id: int) -> dict[str, str]:
         """Record data the macros insert (``{allergies}``…), in French."""
-        user = self._current_user()
+        user = self._reader()
         today = self._clock.today()
         with self._uow() as uow:
             patient = uow.patients.get(patient_id)
@@ -620,17 +656,24 @@ class RecordService:
     # -- decision support --------------------------------------------------------------------------------------
     def alerts(self, patient_id: int) -> list[Alert]:
         """Alerts for this patient that nobody set aside, most pressing first."""
-        user = self._current_user()
+        user = self._reader()
         with self._uow() as uow:
             patient = uow.patients.get(patient_id)
             entries = uow.record.entries(patient_id)
             facts = uow.record.form_facts(patient_id)
             dismissed = {d.alert_key for d in uow.record.dismissals(patient_id)}
+            series = uow.agenda.series_with_counts(patient_id=patient_id)
+            prescribed = current_product_lines(uow.prescriptions.for_patient(patient_id), self._clock.today())
         traits = patient.identity.traits
         if traits.birth_date is None:
             return []
         snapshot = RecordSnapshot(
-            traits.birth_date, traits.sex.value if traits.sex else "", tuple(entries), tuple(facts)
+            traits.birth_date,
+            traits.sex.value if traits.sex else "",
+            tuple(entries),
+            tuple(facts),
+            prescription_lines=tuple(prescribed),  # allergy against a prescription line (issue 6)
+            series=tuple(series),
         )
         profession = user.profession.value if user.profession else None
         alerts = self.decision.evaluate(snapshot, self._clock.today(), profession)
@@ -638,6 +681,7 @@ class RecordService:
 
     def dismissals(self, patient_id: int) -> list[Dismissal]:
         """Alerts set aside for this patient (who, when, why)."""
+        self._reader()
         with self._uow() as uow:
             return uow.record.dismissals(patient_id)
 
@@ -652,7 +696,7 @@ class RecordService:
             raise InvalidInput({"reason": "Indiquez pourquoi vous écartez cette alerte (3 caractères au moins)."})
         if len(reason) > 500:
             raise InvalidInput({"reason": "Motif : 500 caractères au plus."})
-        user = self._current_user()
+        user = self._writer()
         with self._uow() as uow:
             uow.record.add_dismissal(Dismissal(patient_id, alert.key, reason, self._clock.now(), user.actor))
             self._trace(
@@ -672,6 +716,7 @@ class RecordService:
 
     def pregnancy_plan(self, patient_id: int) -> list[ScheduleItem]:
         """The dated visit schedule of the patient's current pregnancy (empty when none is followed)."""
+        self._reader()
         with self._uow() as uow:
             facts = uow.record.form_facts(patient_id)
         pregnancy = current_pregnancy(facts)
@@ -692,8 +737,12 @@ class RecordService:
         wounds not improving and pressure-ulcer risk (nurses). Meant for the DB lane: the rules read the whole
         practice in a few set-wise queries; names are read only for the lines shown.
         """
+        with _COLLECTOR_PAUSE:
+            return self._dashboard(login)
+
+    def _dashboard(self, login: str | None) -> Dashboard:
         started = time.perf_counter()
-        user = self._current_user()
+        user = self._reader()
         login = login or user.login
         profession = user.profession.value if user.profession else None
         now = self._clock.now()
@@ -709,6 +758,7 @@ class RecordService:
             )
             nursing_facts = uow.record.all_form_facts(("ide.plaie", "ide.braden"), now - dt.timedelta(days=180))
             dismissed = uow.record.all_dismissed_keys()
+            my_series = uow.agenda.series_with_counts(practitioner_id=user.id) if user.id is not None else []
         births = {pid: birth for pid, birth, _status in people}
         statuses = {pid: status for pid, _birth, status in people}
         # (key, title, explanation, candidates as (rank, sort key, patient id, detail, level), total)
@@ -731,6 +781,28 @@ class RecordService:
                 ],
             )
         )
+        series_items = []
+        for item, counts in my_series:
+            if item.patient_id not in births or not series_is_current(counts, today):
+                continue
+            progress = progress_from_counts(item, counts)
+            open_alerts = [
+                a for a in series_alerts([(item, counts)], today) if (item.patient_id, a.key) not in dismissed
+            ]
+            level = min((a.level for a in open_alerts), key=_RANK.__getitem__) if open_alerts else AlertLevel.INFO
+            detail = f"{item.label} : {progress.summary_fr}"
+            if open_alerts:
+                detail += " — " + " ; ".join(a.title.split(" (")[0] for a in open_alerts)
+            series_items.append(candidate(item.patient_id, detail, level, f"{progress.left:05d}"))
+        pending.append(
+            (
+                "series",
+                "Séries de soins en cours",
+                "Vos séries de soins (agenda) avec une séance planifiée ou réalisée depuis moins d'un mois : séances "
+                "réalisées et restantes ; fin de série proche (renouvellement), séances à replanifier.",
+                series_items,
+            )
+        )
         pending.append(
             (
                 "identites",
@@ -745,23 +817,7 @@ class RecordService:
             )
         )
         if _vaccinates(profession):
-            doses: dict[int, list[Dose]] = {}
-            for pid, code, label, day in vaccinations:
-                doses.setdefault(pid, []).append(Dose(valences_of(code), day, label))
-            due = vaccines_due_bulk(decision.schedule, [Person(pid, b) for pid, b in births.items()], doses, today)
-            season = decision.schedule.season_start(today).year
-            items: list[tuple[int, str, int, str, AlertLevel]] = []
-            for pid, steps in due.items():
-                if dismissed:
-                    steps = [
-                        s
-                        for s in steps
-                        if (pid, f"vaccin:{s.id}" + (f":{season}" if s.seasonal else "")) not in dismissed
-                    ]
-                if steps:
-                    level = min((s.level for s in steps), key=_RANK.__getitem__)
-                    items.append((_RANK[level], "", pid, "", level))
-                    due[pid] = steps
+            items, due = _vaccine_candidates(decision.schedule, births, vaccinations, dismissed, today)
             pending.append(
                 (
                     "vaccins",
@@ -861,6 +917,37 @@ class RecordService:
 _RANK = {level: level.rank for level in AlertLevel}
 
 
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while a dashboard builds its practice-wide tables.
+
+    Those tables are hundreds of thousands of small tuples and lists without reference cycles: each allocation
+    burst would set off hundreds of collections, some walking every object of the application (a third of the
+    dashboard's time on 100,000 patients). Reference counting still frees everything at once; the collector
+    resumes when the last dashboard running (on any thread) ends, unless it was off before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._resume:
+                gc.enable()
+
+
+_COLLECTOR_PAUSE = _CollectorPause()
+
+
 def _status_label(code: str) -> str:
     try:
         return IdentityStatus(code).label_fr.lower()
@@ -870,6 +957,47 @@ def _status_label(code: str) -> str:
 
 def _vaccinates(profession: str | None) -> bool:
     return profession is None or profession in VACCINATING_PROFESSIONS
+
+
+def _vaccine_candidates(
+    schedule: VaccinationSchedule,
+    births: Mapping[int, dt.date],
+    vaccinations: Iterable[tuple[int, str, str, dt.date]],
+    dismissed: Collection[tuple[int, str]],
+    today: dt.date,
+) -> tuple[list[tuple[int, str, int, str, AlertLevel]], dict[int, Sequence[VaccineStep]]]:
+    """The vaccine section's candidates, and the steps still open for each patient (set-aside ones removed).
+
+    Built for the whole practice: the bulk rule shares one step list between patients of the same age, so the
+    level of a list is worked out once, and only the patients with a dismissed vaccine are filtered one by one.
+    """
+    doses: dict[int, list[DoseTuple]] = {}
+    for pid, code, label, day in vaccinations:
+        doses.setdefault(pid, []).append((valences_of(code), day, label))
+    due = vaccines_due_bulk(schedule, births.items(), doses, today)
+    season = schedule.season_start(today).year
+    set_aside: dict[int, set[str]] = {}
+    for pid, key in dismissed:
+        if key.startswith("vaccin:"):
+            set_aside.setdefault(pid, set()).add(key)
+    # Most pressing level of each shared step list, by identity (the list is kept so that its id stays its own).
+    levels: dict[int, tuple[Sequence[VaccineStep], AlertLevel]] = {}
+    items: list[tuple[int, str, int, str, AlertLevel]] = []
+    for pid, steps in due.items():
+        gone = set_aside.get(pid)
+        if gone:
+            steps = [s for s in steps if f"vaccin:{s.id}" + (f":{season}" if s.seasonal else "") not in gone]
+            if not steps:
+                continue
+            due[pid] = steps
+        known = levels.get(id(steps))
+        if known is not None and known[0] is steps:
+            level = known[1]
+        else:
+            level = min((s.level for s in steps), key=_RANK.__getitem__)
+            levels[id(steps)] = (steps, level)
+        items.append((_RANK[level], "", pid, "", level))
+    return items, due
 
 
 def _read_json(path: Path) -> object:

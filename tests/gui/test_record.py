@@ -151,3 +151,44 @@ def test_alert_explained_and_dismissed_and_dashboard_opens_a_patient(
     with qtbot.waitSignal(controller.file_shown, timeout=5000):
         view.patient_requested.emit(other)
     assert window.patient_file.file is not None and window.patient_file.file.id == other
+
+
+def test_timeline_shows_documents_and_care_tabs_follow_the_profile(
+    qtbot: QtBot, make_services: ServicesFactory
+) -> None:
+    from PySide6.QtCore import QUrl
+
+    from domain.practice import UserRole
+    from domain.record import TimelineSource
+
+    services = make_services(QtTaskRunner())
+    window, controller, _pid = _open(qtbot, services)
+    rows = services.patients.search("", limit=300).rows
+    with_docs = next(r.id for r in rows if services.documents.list_documents(r.id))
+    record = controller.record.controller
+    with qtbot.waitSignal(record.loaded, timeout=10_000):
+        controller.open_patient(with_docs)
+    tab = window.patient_file.observations_tab
+    sources = {line.source for line in tab.model.rows}
+    assert TimelineSource.DOCUMENT in sources
+    assert tab.kind_filter.findText("Documents") >= 0 and "autre" in tab.count_label.text()
+    tab.kind_filter.setCurrentText("Documents")
+    assert tab.model.rowCount() >= 1 and all(line.source is TimelineSource.DOCUMENT for line in tab.model.rows)
+    tab.timeline.setCurrentIndex(tab.model.index(0))
+    assert "Ouvrir le document" in tab.reader.toHtml()
+    first = tab.model.rows[0].id
+    with qtbot.waitSignal(tab.document_requested, timeout=2000) as signal:
+        tab._anchor(QUrl(f"document:{first}"))
+    assert signal.args == [first]
+
+    # A secretary sees the identity and the agenda, not the care record: the tabs say why.
+    secretary = next(u for u in services.practice.users() if u.role is UserRole.SECRETARY)
+    services.current_user.set(secretary)
+    controller.open_patient(with_docs)
+    tabs = window.patient_file.tabs
+    qtbot.waitUntil(lambda: not tabs.isTabEnabled(tabs.indexOf(window.patient_file.observations_tab)), timeout=5000)
+    documents_index = tabs.indexOf(window.patient_file.documents_tab)
+    assert not tabs.isTabEnabled(documents_index)
+    assert "ne permet pas de consulter le dossier de soins" in tabs.tabToolTip(documents_index)
+    assert tabs.isTabEnabled(tabs.indexOf(window.patient_file.agenda_tab))
+    assert not window.dashboard_action.isEnabled()

@@ -266,3 +266,27 @@ def test_cli_practitioners_export_import(database_url: str, tmp_path: Path) -> N
     assert out.returncode == 2 and "n'est pas un calendrier iCalendar" in out.stderr
     out = lgc("agenda", "export", "--practitioner", "999", "--ics", str(ics), data_dir=data, database_url=database_url)
     assert out.returncode == 2 and "Aucun praticien n° 999" in out.stderr
+
+
+def test_series_counted_by_status_in_the_store(env: tuple) -> None:
+    from dataclasses import replace
+
+    from domain.agenda import SeriesCounts
+
+    service, uow, patients, users = env
+    mk = users["mk"]
+    rhythm = parse_rhythm("2 séances par semaine pendant 3 semaines")
+    plan = SeriesPlan(rhythm, dt.date(2026, 12, 7), (dt.time(10),), frozenset({0, 3}), 30)
+    summary = service.plan_series(SeriesRequest(patients[0], mk, "REEDUC", "Genou", plan))
+    first, second, third = summary.occurrences[:3]
+    with uow() as work:
+        work.agenda.update_appointment(replace(first, status=AppointmentStatus.DONE))
+        work.agenda.update_appointment(replace(second, status=AppointmentStatus.NO_SHOW))
+        work.commit()
+    service.cancel(third.id, third.version, "Patiente malade")
+    with uow() as work:
+        [(series, counts)] = work.agenda.series_with_counts(practitioner_id=mk)
+        assert series.id == summary.series.id and series.prescribed_sessions == 6
+        assert counts == SeriesCounts(1, 3, 1, 1, summary.occurrences[-1].start)
+        assert work.agenda.series_with_counts(patient_id=patients[1]) == []
+        assert len(work.agenda.series_with_counts()) == 1

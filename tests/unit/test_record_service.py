@@ -249,3 +249,101 @@ def test_nurse_dashboard_wounds_braden_and_dismissed_lines(env: Env) -> None:
     assert all("grippe" not in line.detail for line in vaccines.lines if line.patient_id == env.patient_id)
     env.user.set(PHYSIO)
     assert "vaccins" not in [s.key for s in env.record.dashboard().sections]
+
+
+def test_timeline_holds_documents_prescriptions_and_appointments(env: Env) -> None:
+    from domain.agenda import Appointment
+    from domain.documents import StoredContent, author_of, document_kind, new_draft, snapshot_of
+    from domain.record import TimelineSource
+
+    env.record.save_text_observation(env.patient_id, "Soins faits.")
+    now = env.clock.now()
+    with env.uow() as uow:
+        patient = uow.patients.get(env.patient_id)
+        for code, days in (("34120-6", 3), ("PRESC-INF", 10)):
+            doc = new_draft(
+                document_kind(code),
+                patient_id=env.patient_id,
+                patient=snapshot_of(patient),
+                author=author_of(replace(NURSE, rpps="10000000001"), None),
+                at=now - dt.timedelta(days=days),
+            )
+            uow.documents.add(doc, StoredContent())
+        soon = now + dt.timedelta(days=2)
+        uow.agenda.add_appointment(Appointment(None, 1, env.patient_id, soon, soon + dt.timedelta(hours=1), "BILAN"))
+        uow.commit()
+    view = env.record.open_record(env.patient_id)
+    assert [line.source for line in view.timeline] == [
+        TimelineSource.APPOINTMENT,
+        TimelineSource.OBSERVATION,
+        TimelineSource.DOCUMENT,
+        TimelineSource.PRESCRIPTION,
+    ]
+    assert view.timeline[0].title == "Rendez-vous : Bilan"
+    assert view.timeline[3].title == "Prescription d'actes infirmiers"
+
+
+def test_profiles_without_care_access_are_refused_the_record_with_a_reason(env: Env) -> None:
+    from domain.errors import PermissionDenied
+
+    env.record.save_text_observation(env.patient_id, "Soins faits.")
+    assert env.record.can_read()
+    for role in (UserRole.SECRETARY, UserRole.ADMINISTRATOR):
+        env.user.set(UserAccount(9, "autre", "Sam BLANC", role, 1))
+        assert not env.record.can_read()
+        with pytest.raises(PermissionDenied, match="consulter le dossier de soins"):
+            env.record.open_record(env.patient_id)
+        with pytest.raises(PermissionDenied):
+            env.record.alerts(env.patient_id)
+        with pytest.raises(PermissionDenied, match="rédiger dans le dossier de soins"):
+            env.record.save_text_observation(env.patient_id, "Note")
+        with pytest.raises(PermissionDenied):
+            env.record.dashboard()
+
+
+def test_dashboard_lists_my_care_series_with_sessions_left_and_the_end_alert(env: Env) -> None:
+    from domain.agenda import Appointment, AppointmentStatus, CareSeries, SeriesPeriod, SeriesRhythm
+    from domain.decision import AlertLevel
+
+    now = env.clock.now()
+    with env.uow() as uow:
+        near_end = uow.agenda.add_series(
+            CareSeries(None, env.patient_id, 1, "Pansements", "PANSEMENT", SeriesRhythm(1, SeriesPeriod.DAY, 6), 6)
+        )
+        running = uow.agenda.add_series(
+            CareSeries(None, env.young_id, 1, "Injections", "INJECTION", SeriesRhythm(1, SeriesPeriod.DAY, 10), 10)
+        )
+        colleague = uow.agenda.add_series(
+            CareSeries(None, env.young_id, 2, "Rééducation", "REEDUC", SeriesRhythm(2, SeriesPeriod.WEEK, 5), 10)
+        )
+        for series_id, done, planned in ((near_end, 4, 2), (running, 2, 8), (colleague, 1, 9)):
+            for i in range(done + planned):
+                start = now + dt.timedelta(days=i - done)
+                status = AppointmentStatus.DONE if i < done else AppointmentStatus.PLANNED
+                uow.agenda.add_appointment(
+                    Appointment(
+                        None,
+                        1,
+                        env.patient_id,
+                        start,
+                        start + dt.timedelta(minutes=20),
+                        "SOIN",
+                        status=status,
+                        series_id=series_id,
+                    )
+                )
+        uow.commit()
+    section = env.record.dashboard().section("series")
+    assert section.total == 2  # the colleague's series is not in my dashboard
+    first, second = section.lines
+    assert first.patient_id == env.patient_id and first.level is AlertLevel.WARNING
+    assert first.detail == (
+        "Pansements : 4 séances réalisées sur 6, 2 restantes (2 planifiées) — Fin de série proche : plus que 2 séances"
+    )
+    assert second.patient_id == env.young_id and second.level is AlertLevel.INFO
+    assert second.detail.startswith("Injections : 2 séances réalisées sur 10, 8 restantes")
+    alert = next(a for a in env.record.alerts(env.patient_id) if a.rule == "Fin de série de soins")
+    env.record.dismiss(env.patient_id, alert, "Renouvellement demandé au médecin")
+    again = env.record.dashboard().section("series")
+    dismissed_line = next(x for x in again.lines if x.patient_id == env.patient_id)
+    assert dismissed_line.level is AlertLevel.INFO and "Fin de série proche" not in dismissed_line.detail
