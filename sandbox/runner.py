@@ -24,7 +24,7 @@ PKI_DIRNAME = "sandbox-pki"
 """Sub-directory of the data directory holding the test CA and certificates."""
 
 
-def default_services() -> list[SandboxService]:
+def default_services(data_dir: Path | None = None) -> list[SandboxService]:
     """The stand-ins that exist today, in the order they are printed.
 
     ``insi`` (CPx/PSC mode) is plain TLS; ``insi-mtls`` (organisation certificate mode) needs mutual TLS: it
@@ -32,18 +32,23 @@ def default_services() -> list[SandboxService]:
     ``psc`` (Pro Santé Connect) is plain TLS (a client certificate, when presented, binds its tokens).
     ``edc`` (Espace de confiance backends behind the Proxy e-santé) needs mutual TLS (``requires_client_cert``).
 
+    With ``data_dir``, the INSi stand-ins also know the demo practice's qualified patients
+    (:func:`sandbox.test_identities.demo_registry_path`), so that verifying their INS succeeds in demo mode.
+
     Returns:
         New service instances (state is per harness run).
     """
     from sandbox.services.edc import TrustSpaceService
     from sandbox.services.insi import InsiService
     from sandbox.services.psc import PscService
+    from sandbox.test_identities import demo_registry_path
 
     psc = PscService()
+    registry = demo_registry_path(data_dir) if data_dir is not None else None
     return [
         StatusService(),
-        InsiService("insi"),
-        InsiService("insi-mtls", mutual_tls=True),
+        InsiService("insi", extra_registry=registry),
+        InsiService("insi-mtls", mutual_tls=True, extra_registry=registry),
         psc,
         TrustSpaceService(psc),
     ]
@@ -77,7 +82,7 @@ def build_harness(
     """
     pki = TestPki.ensure(data_dir / PKI_DIRNAME)
     parsed = {name: f if isinstance(f, Fault) else Fault.parse(f) for name, f in (faults or {}).items()}
-    chosen = services if services is not None else default_services()
+    chosen = services if services is not None else default_services(data_dir)
     if require_client_cert is False:
         # Services that only make sense behind mutual TLS (insi-mtls) say so themselves.
         require_client_cert = [s.name for s in chosen if getattr(s, "requires_client_cert", False)]

@@ -15,7 +15,11 @@ Nothing here is a real person.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from domain.cards import PractitionerCard
 from domain.identity import OID_INS_NIA, OID_INS_NIR
@@ -376,6 +380,66 @@ VITALE_CARD_DEFINITIONS: tuple[VitaleCard, ...] = (
     ),
 )
 """How the virtual cartes Vitale are made up (see :data:`VITALE_CARDS`)."""
+
+
+DEMO_REGISTRY_FILE = "sandbox-insi-demo.json"
+"""The demo practice's qualified patients, known to the INSi stand-in (``<data dir>/sandbox-insi-demo.json``)."""
+
+_log = logging.getLogger("lgc.sandbox")
+
+
+def demo_registry_path(data_dir: Path) -> Path:
+    """Where the demo installation writes the identities its qualified patients were qualified with."""
+    return data_dir / DEMO_REGISTRY_FILE
+
+
+def write_demo_registry(data_dir: Path, people: Iterable[TestIdentity]) -> int:
+    """Write the demo registry (atomically); return how many identities it holds."""
+    rows = [
+        {
+            "key": p.key,
+            "birth_name": p.birth_name,
+            "given_names": list(p.given_names),
+            "sex": p.sex,
+            "birth_date": p.birth_date,
+            "birth_place_code": p.birth_place_code,
+            "nir": p.nir,
+            "nir_key": p.nir_key,
+            "oid": p.oid,
+        }
+        for p in people
+    ]
+    path = demo_registry_path(data_dir)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    temporary.replace(path)
+    return len(rows)
+
+
+def read_demo_registry(path: Path) -> tuple[TestIdentity, ...]:
+    """The identities of a demo registry file (none when it is missing or unreadable: logged)."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(
+            TestIdentity(
+                key=str(row["key"]),
+                purpose="Patient qualifié des données de démonstration",
+                birth_name=str(row["birth_name"]),
+                given_names=tuple(str(n) for n in row["given_names"]),
+                sex=str(row["sex"]),
+                birth_date=str(row["birth_date"]),
+                birth_place_code=str(row["birth_place_code"]),
+                nir=str(row["nir"]),
+                nir_key=str(row.get("nir_key", "")),
+                oid=str(row.get("oid", OID_INS_NIR)),
+            )
+            for row in rows
+        )
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _log.warning("Demo INSi registry %s unreadable (%s): ignored", path, type(exc).__name__)
+        return ()
 
 
 def identity(key: str) -> TestIdentity:

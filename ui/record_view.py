@@ -52,9 +52,9 @@ OBSERVATIONS = "Toutes les observations"
 FREE_TEXT = "Texte libre"
 SOURCE_MARK = {
     TimelineSource.OBSERVATION: "",
-    TimelineSource.DOCUMENT: "📄 ",
+    TimelineSource.DOCUMENT: "▤ ",
     TimelineSource.PRESCRIPTION: "℞ ",
-    TimelineSource.APPOINTMENT: "📅 ",
+    TimelineSource.APPOINTMENT: "◷ ",
 }
 SOURCE_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -762,6 +762,7 @@ class ObservationsTab(QWidget):
         splitter.addWidget(self.work)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
+        splitter.setSizes([440, 660])  # the timeline readable at once (date, title, author)
         outer.addWidget(splitter, 1)
 
         self.filter_edit.textChanged.connect(self._filter)

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 from app.demo import DemoPatientGenerator, DemoPlaceSource, install_demo_practice
 from domain.identity import IdentityStatus, StatusChange
+from domain.patient import Patient
 from domain.ports import UnitOfWorkFactory
+from domain.search import parse_query
 
 log = logging.getLogger("lgc.demo")
 
@@ -56,6 +58,12 @@ class DemoDataService:
             done += len(batch)
         log.info("%d demo patients added", done)
         return done
+
+    def qualified_patients(self) -> list[Patient]:
+        """The demo patients whose identity is qualified (what the INSi stand-in must know in demo mode)."""
+        with self._uow() as uow:
+            rows = uow.patients.search(parse_query(""), 1_000_000)
+            return [uow.patients.get(r.id) for r in rows if r.status is IdentityStatus.QUALIFIED]
 
     def patient_count(self) -> int:
         """How many patients the store holds."""

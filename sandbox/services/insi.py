@@ -62,7 +62,12 @@ class InsiService:
     """
 
     def __init__(
-        self, name: str = "insi", *, mutual_tls: bool = False, identities: tuple[TestIdentity, ...] | None = None
+        self,
+        name: str = "insi",
+        *,
+        mutual_tls: bool = False,
+        identities: tuple[TestIdentity, ...] | None = None,
+        extra_registry: Path | None = None,
     ) -> None:
         """Create the stand-in.
 
@@ -70,10 +75,14 @@ class InsiService:
             name: Service name in the harness (``insi``, ``insi-mtls``).
             mutual_tls: True when the service must be run behind mutual TLS (organisation certificate).
             identities: The registry; :data:`TEST_IDENTITIES` when None.
+            extra_registry: A JSON file of more identities (the demo practice's qualified patients, written by
+                the demo installation), read again when it changes.
         """
         self.name = name
         self.requires_client_cert = mutual_tls
         self._given_identities = identities
+        self._extra_registry = extra_registry
+        self._extra: tuple[float, tuple[TestIdentity, ...]] = (-1.0, ())
         self._lock = threading.Lock()
         self._schema: etree.XMLSchema | None = None
         self.calls: list[dict[str, str]] = []
@@ -85,7 +94,21 @@ class InsiService:
             return self._given_identities
         from sandbox.test_identities import TEST_IDENTITIES
 
-        return TEST_IDENTITIES
+        return TEST_IDENTITIES + self._extra_identities()
+
+    def _extra_identities(self) -> tuple[TestIdentity, ...]:
+        if self._extra_registry is None:
+            return ()
+        from sandbox.test_identities import read_demo_registry
+
+        try:
+            stamp = self._extra_registry.stat().st_mtime
+        except OSError:
+            return ()
+        with self._lock:
+            if stamp != self._extra[0]:
+                self._extra = (stamp, read_demo_registry(self._extra_registry))
+            return self._extra[1]
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request (see the class docstring)."""
