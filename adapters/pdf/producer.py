@@ -242,7 +242,10 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
             story.extend([Spacer(1, 3 * mm), grid])
             short.clear()
 
+    structured_lines = any(key == "lignes" for key, _c, _m in specs) and bool(document_lines(doc))
     for key, caption, multiline in specs:
+        if key == "produits" and structured_lines:
+            continue  # the same products, as typed: the structured lines below are the prescription
         text = _field_text(doc, key).strip()
         if not text:
             continue

@@ -22,6 +22,14 @@ from domain.identity import IdentityStatus
 
 log = logging.getLogger("lgc.demo")
 
+KIND_VALUES = {
+    "96173-0": {
+        "commentaire": "Résultat négatif expliqué ; fenêtre de séroconversion rappelée (nouveau test à 6 semaines "
+        "si exposition récente). Orientation vers le CeGIDD proposée.",
+    },
+}
+"""Values of one kind where the shared demo value would read oddly (the TROD's comment is not a vaccine's)."""
+
 DEMO_VALUES = {
     "acte": "INITIMMUNIZ",
     "vaccin": "GARDASIL 9, suspension injectable en seringue préremplie",
@@ -166,6 +174,7 @@ def install_demo_documents(documents: DocumentService, patients: PatientService,
             kinds = DOCUMENT_KINDS if index == 0 else DOCUMENT_KINDS[:4]
             for position, kind in enumerate(kinds):
                 values = {spec.key: DEMO_VALUES.get(spec.key, "") for spec in kind.fields}
+                values.update({k: v for k, v in KIND_VALUES.get(kind.code, {}).items() if k in values})
                 draft = documents.create_draft(row.id, kind.code, values)
                 # Acts spread over the past months, so that sorting and the date filter show something.
                 act = draft.act_date.date() - dt.timedelta(days=11 * position + 3 * index)

@@ -41,7 +41,11 @@
     <table class="meta">
       <tr><td class="label">Date de l'acte</td>
         <td><xsl:call-template name="date">
-          <xsl:with-param name="ts" select="(h:documentationOf/h:serviceEvent/h:effectiveTime/h:low/@value | h:effectiveTime/@value)[1]"/>
+          <!-- The act (serviceEvent) when given, else the document's date: a union is in document order, so
+               the header's effectiveTime (which comes first) must not be picked when the act date exists. -->
+          <xsl:with-param name="ts" select="(h:documentationOf/h:serviceEvent/h:effectiveTime/h:low/@value
+                                            | h:documentationOf/h:serviceEvent/h:effectiveTime/@value
+                                            | h:effectiveTime[not(../h:documentationOf/h:serviceEvent/h:effectiveTime)]/@value)[1]"/>
         </xsl:call-template></td></tr>
       <xsl:if test="h:documentationOf/h:serviceEvent/h:code[@codeSystem='2.16.840.1.113883.6.3']">
         <tr><td class="label">Pathologie dépistée</td>

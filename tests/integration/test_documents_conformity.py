@@ -278,6 +278,7 @@ def test_prescription_of_products_n3_passes_ep_med_dm_with_the_pdf_copy(validato
     assert "Allaitement en cours." in x("string(//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.73'])")
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode()
     assert "1. PARACETAMOL MYLAN 500 mg" in text and "libelle" not in text and "INS à scanner" not in text
+    assert text.count("PARACETAMOL MYLAN 500 mg") == 1  # the structured lines, not also the typed products
 
 
 def test_prescription_n3_passes_for_an_unqualified_patient_without_address_and_only_devices(
@@ -357,3 +358,15 @@ def test_new_n3_models_agree_with_the_shared_kit_runner_and_read_back(tmp_path: 
             meta = etree.fromstring(zf.read("IHE_XDM/SUBSET01/METADATA.XML"))
         codes = set(meta.xpath("//rim:ExtrinsicObject/rim:Classification/@nodeRepresentation", namespaces=rim))
         assert {fmt, setting} <= codes
+
+
+def test_the_structured_view_shows_the_act_date_not_the_document_date(pdf_cache: dict[tuple[str, bool], bytes]) -> None:
+    import datetime as dt
+    import re
+    from dataclasses import replace
+
+    doc = validated("11506-3")
+    earlier = replace(doc, act_date=dt.datetime(2026, 7, 7, 10, 0, tzinfo=dt.UTC))
+    html = CdaDocumentRenderer().html(build_n1(earlier, _pdf("11506-3", True, pdf_cache)))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Date de l'acte 07/07/2026" in text
