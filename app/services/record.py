@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.services.patients import parse_date_fr
-from domain.agenda import DEFAULT_APPOINTMENT_TYPES, progress_from_counts
+from domain.agenda import DEFAULT_APPOINTMENT_TYPES, AppointmentStatus, progress_from_counts
 from domain.audit import AuditAction, AuditEvent
 from domain.decision import (
     VACCINATING_PROFESSIONS,
@@ -71,6 +71,8 @@ ORIGIN_RESOURCE = "ressource"
 ORIGIN_USER = "utilisateur"
 MAX_TEMPLATE_BYTES = 512 * 1024
 ACTIVE_CARE_DAYS = 90
+NEXT_VISIT_DAYS = 60
+"""A patient in active care with no appointment planned within this many days is listed on the dashboard."""
 DASHBOARD_LINES = 500
 
 
@@ -759,6 +761,15 @@ class RecordService:
             nursing_facts = uow.record.all_form_facts(("ide.plaie", "ide.braden"), now - dt.timedelta(days=180))
             dismissed = uow.record.all_dismissed_keys()
             my_series = uow.agenda.series_with_counts(practitioner_id=user.id) if user.id is not None else []
+            booked = (
+                {
+                    a.patient_id
+                    for a in uow.agenda.appointments_between(now, now + dt.timedelta(days=NEXT_VISIT_DAYS), [user.id])
+                    if a.patient_id is not None and a.status is AppointmentStatus.PLANNED and a.start >= now
+                }
+                if user.id is not None
+                else None
+            )
         births = {pid: birth for pid, birth, _status in people}
         statuses = {pid: status for pid, _birth, status in people}
         # (key, title, explanation, candidates as (rank, sort key, patient id, detail, level), total)
@@ -803,6 +814,21 @@ class RecordService:
                 series_items,
             )
         )
+        if booked is not None:
+            pending.append(
+                (
+                    "sans_rdv",
+                    "Patients suivis sans prochain rendez-vous",
+                    f"Patients pour qui vous avez écrit une observation depuis {ACTIVE_CARE_DAYS} jours et qui n'ont "
+                    f"pas de rendez-vous prévu avec vous dans les {NEXT_VISIT_DAYS} jours : prévoir la suite des soins "
+                    "ou clore la prise en charge.",
+                    [
+                        candidate(pid, f"dernière observation le {fr_date(at.date())}", AlertLevel.INFO, at.isoformat())
+                        for pid, at in mine.items()
+                        if pid in births and pid not in booked
+                    ],
+                )
+            )
         pending.append(
             (
                 "identites",
@@ -895,7 +921,7 @@ class RecordService:
                 if key == "vaccins":
                     detail = " ; ".join(s.label for s in due[pid])
                 lines.append(DashboardLine(pid, names.get(pid, f"patient n° {pid}"), births[pid], detail, level))
-            if key != "suivi":
+            if key not in ("suivi", "sans_rdv"):  # those two keep their date order
                 lines.sort(key=lambda line: (_RANK[line.level], line.name))
             sections.append(DashboardSection(key, title, explanation, tuple(lines), len(items)))
         return Dashboard(user.actor, now, len(people), time.perf_counter() - started, tuple(sections))

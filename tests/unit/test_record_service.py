@@ -347,3 +347,20 @@ def test_dashboard_lists_my_care_series_with_sessions_left_and_the_end_alert(env
     again = env.record.dashboard().section("series")
     dismissed_line = next(x for x in again.lines if x.patient_id == env.patient_id)
     assert dismissed_line.level is AlertLevel.INFO and "Fin de série proche" not in dismissed_line.detail
+
+
+def test_dashboard_lists_patients_in_care_without_a_next_appointment(env: Env) -> None:
+    from domain.agenda import Appointment
+
+    env.record.save_text_observation(env.patient_id, "Soins faits.")
+    env.clock.at += dt.timedelta(hours=1)
+    env.record.save_text_observation(env.young_id, "Soins faits.")
+    section = env.record.dashboard().section("sans_rdv")
+    assert [line.patient_id for line in section.lines] == [env.patient_id, env.young_id]  # oldest care first
+    assert section.lines[0].detail == "dernière observation le 27/11/2026"
+    soon = env.clock.now() + dt.timedelta(days=3)
+    with env.uow() as uow:
+        uow.agenda.add_appointment(Appointment(None, NURSE.id or 0, env.young_id, soon, soon, "SOIN_DOM"))
+        uow.agenda.add_appointment(Appointment(None, 2, env.patient_id, soon, soon, "SOIN_DOM"))  # a colleague's
+        uow.commit()
+    assert [line.patient_id for line in env.record.dashboard().section("sans_rdv").lines] == [env.patient_id]
