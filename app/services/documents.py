@@ -180,6 +180,53 @@ class DocumentService:
             uow.commit()
             return uow.documents.get(row_id)
 
+    def produce_in(
+        self,
+        uow: UnitOfWork,
+        patient_id: int,
+        type_code: str,
+        values: Mapping[str, str],
+        *,
+        title: str | None = None,
+    ) -> HealthDocument:
+        """Create and validate a document inside the caller's unit of work, in one step (prescriptions, letters).
+
+        The caller commits it together with its own changes: a refused validation or a failure later in the
+        caller's work leaves no orphan draft behind. Pre-filled from the record like ``create_draft``.
+
+        Raises:
+            InvalidInput: unknown type, bad or missing field. PermissionDenied: not an identified professional.
+        """
+        kind = document_kind(type_code)
+        user = self._user_writing()
+        now = self._clock.now()
+        patient = uow.patients.get(patient_id)
+        author = author_of(user, self._structure(uow, user))
+        preset = _prefill(kind, patient)
+        preset.update(values)
+        draft = new_draft(
+            kind, patient_id=patient_id, patient=snapshot_of(patient), author=author, at=now, values=preset
+        )
+        if title is not None:
+            draft = draft.edited(title=title)
+        validated = draft.validate(at=now, actor=user.actor, patient=snapshot_of(patient))
+        row_id = uow.documents.add(validated, self._renderings(validated))
+        self._trace(
+            uow,
+            user,
+            AuditAction.DOCUMENT_WRITE,
+            patient_id,
+            {"validation": validated.document_id, "version": validated.version, "type": validated.type_code},
+        )
+        log.info("Document %s produced and validated (%s)", row_id, kind.code)
+        return uow.documents.get(row_id)
+
+    def _renderings(self, validated: HealthDocument) -> StoredContent:
+        """The PDF/A and the CDA (N3 when the document follows a model, else N1) of a validated document."""
+        pdf = self._renderer.pdf(validated, rgpd_footer=self.settings.rgpd_footer)
+        cda = self._renderer.cda_n3(validated, pdf) if validated.model else self._renderer.cda_n1(validated, pdf)
+        return StoredContent(cda=cda, pdf=pdf)
+
     def edit_draft(
         self,
         document_row_id: int,
@@ -230,9 +277,7 @@ class DocumentService:
             doc = replace(uow.documents.get(document_row_id), row_version=row_version)
             patient = uow.patients.get(doc.patient_id)
             validated = doc.validate(at=now, actor=user.actor, patient=snapshot_of(patient))
-            pdf = self._renderer.pdf(validated, rgpd_footer=self.settings.rgpd_footer)
-            cda = self._renderer.cda_n3(validated, pdf) if validated.model else self._renderer.cda_n1(validated, pdf)
-            saved = uow.documents.update(validated, StoredContent(cda=cda, pdf=pdf))
+            saved = uow.documents.update(validated, self._renderings(validated))
             if validated.replaces_document_id:
                 older = [
                     row_id

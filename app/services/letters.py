@@ -415,11 +415,10 @@ class LetterService:
             "corps": text,
             "corps_html": body_html,
         }
-        draft = self._documents.create_draft(letter.patient_id, LETTER_TYPE_CODE, values)
-        draft = self._documents.edit_draft(draft.id or 0, draft.row_version, title=merged.title)
-        document = self._documents.validate_document(draft.id or 0, draft.row_version)
         now = self._clock.now()
         with self._uow() as uow:
+            # One unit of work: the document and the frozen letter are stored together, or neither is.
+            document = self._documents.produce_in(uow, letter.patient_id, LETTER_TYPE_CODE, values, title=merged.title)
             frozen = replace(
                 merged,
                 status=LetterStatus.VALIDATED,

@@ -338,17 +338,15 @@ class PrescriptionService:
             scope, self.catalog.book, current.kind, current.lines, current.mentions, self.resolve
         )
         values = document_values(current.kind, checked, text)
-        document = self._documents.create_draft(current.patient_id, current.kind, values)
-        try:
-            document = self._documents.validate_document(document.id or 0, document.row_version)
-        except InvalidInput:
-            log.warning(
-                "Prescription %s: its document %s stays a draft (validation refused)", prescription_id, document.id
-            )
-            raise
         now = self._clock.now()
         with self._uow() as uow:
+            # One unit of work: the document and the frozen prescription are stored together, or neither is.
             latest = uow.prescriptions.get(prescription_id)
+            if latest.row_version != row_version:
+                raise ConflictError(
+                    "Cette prescription a été modifiée sur un autre poste depuis son ouverture : rouvrez-la."
+                )
+            document = self._documents.produce_in(uow, current.patient_id, current.kind, values)
             validated = replace(
                 latest,
                 lines=checked,

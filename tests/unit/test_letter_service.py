@@ -170,3 +170,19 @@ def test_correspondents_book_and_links(env: tuple) -> None:
     user.set(SECRETARY)
     with pytest.raises(PermissionDenied):
         letters.new_letter(42, "courrier_libre", None)
+
+
+def test_a_failure_while_producing_the_document_leaves_the_letter_a_draft_and_no_document(env: tuple) -> None:
+    letters, uow, renderer, _user = env
+    (doctor,) = letters.patient_correspondents(42)
+    draft = letters.new_letter(42, "adressage_medecin", doctor)
+
+    def broken_pdf(document: HealthDocument, *, rgpd_footer: str) -> bytes:
+        raise RuntimeError("police introuvable")
+
+    renderer.pdf = broken_pdf
+    with pytest.raises(RuntimeError):
+        letters.validate(draft.id, draft.row_version)
+    assert uow.store.health_documents == {}  # no orphan draft in the Documents tab
+    with uow() as work:
+        assert work.letters.letter(draft.id).status is LetterStatus.DRAFT

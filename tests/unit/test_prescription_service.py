@@ -197,3 +197,18 @@ def test_acts_prescription_of_a_physiotherapist() -> None:
     doc = env.documents.get(done.document_row_id or 0)
     assert doc.type_code == "PRESC-KINE" and "2 séances par semaine" in doc.value("prescription")
     assert doc.value("duree") == "30 jours"
+
+
+def test_a_failure_while_producing_the_document_leaves_neither_a_document_nor_a_frozen_prescription() -> None:
+    env = Env()
+    compresses = env.line("Compresses stériles non tissées 10", quantity="2 boîtes", duration_days=15)
+    draft = env.service.save_draft(42, PRODUCTS_KIND, [compresses], "")
+
+    def broken_pdf(document: object, *, rgpd_footer: str) -> bytes:
+        raise RuntimeError("police introuvable")
+
+    env.renderer.pdf = broken_pdf  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        env.service.validate(draft.id or 0, draft.row_version)
+    assert env.documents.list_documents(42) == []  # no orphan draft in the Documents tab
+    assert env.service.get(draft.id or 0).status is PrescriptionStatus.DRAFT
