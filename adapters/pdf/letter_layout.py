@@ -6,11 +6,11 @@ import io
 import logging
 from xml.sax.saxutils import escape
 
-from adapters.pdf.producer import _local, _spaced, datamatrix_content, datamatrix_modules
+from adapters.pdf.producer import _local, _spaced, datamatrix_content, datamatrix_flowable, datamatrix_modules
 from domain.documents import HealthDocument
 from domain.errors import InvalidInput
 from domain.identity import KNOWN_INS_OIDS
-from domain.ins_datamatrix import CAPTION, build_payload
+from domain.ins_datamatrix import build_payload
 from domain.letters import Block, city_of, from_plain_text, long_date, runs_markup, sanitise
 
 log = logging.getLogger("lgc.documents.pdf")
@@ -48,26 +48,6 @@ def draw_letter(doc: HealthDocument, rgpd_footer: str) -> bytes:
         "item", parent=base, leftIndent=9 * mm, bulletIndent=3 * mm, spaceAfter=2, bulletFontName="LGC-Sans"
     )
 
-    class DataMatrix(Flowable):  # type: ignore[misc]
-        """The INS datamatrix as vector squares, with its caption."""
-
-        def __init__(self, grid: list[list[bool]], size: float) -> None:
-            super().__init__()
-            self.grid, self.size = grid, size
-            self.width, self.height = size, size + 10
-
-        def draw(self) -> None:
-            canvas = self.canv
-            n = len(self.grid)
-            cell = self.size / n
-            canvas.setFillColor(colors.black)
-            for r, line in enumerate(self.grid):
-                for c, dark in enumerate(line):
-                    if dark:
-                        canvas.rect(c * cell, 10 + (n - 1 - r) * cell, cell, cell, stroke=0, fill=1)
-            canvas.setFont("LGC-Sans", 6.5)
-            canvas.drawCentredString(self.size / 2, 2, CAPTION)
-
     author = doc.author
     patient = doc.patient
     story: list[Flowable] = []
@@ -92,7 +72,7 @@ def draw_letter(doc: HealthDocument, rgpd_footer: str) -> bytes:
     content = datamatrix_content(patient)
     if content is not None:
         try:
-            matrix = DataMatrix(datamatrix_modules(build_payload(content)), 21 * mm)
+            matrix = datamatrix_flowable(datamatrix_modules(build_payload(content)), 21 * mm, caption_pt=6.5)
         except InvalidInput as exc:
             log.warning("INS datamatrix not printed: %s", exc.message_fr)
     letterhead = Table([[lines, matrix]], colWidths=[width - 30 * mm, 30 * mm])

@@ -115,6 +115,33 @@ def render_pdf(doc: HealthDocument, *, rgpd_footer: str) -> bytes:
     return _to_pdfa(raw, doc)
 
 
+def datamatrix_flowable(grid: list[list[bool]], size: float, *, caption_pt: float = 7.5) -> object:
+    """The INS datamatrix as a reportlab flowable: vector squares of ``size`` points, "INS à scanner" under it."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Flowable
+
+    gap = caption_pt + 3.5
+
+    class DataMatrix(Flowable):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.width, self.height = size, size + gap
+
+        def draw(self) -> None:
+            canvas = self.canv
+            n = len(grid)
+            cell = size / n
+            canvas.setFillColor(colors.black)
+            for r, line in enumerate(grid):
+                for c, dark in enumerate(line):
+                    if dark:
+                        canvas.rect(c * cell, gap + (n - 1 - r) * cell, cell, cell, stroke=0, fill=1)
+            canvas.setFont("LGC-Sans", caption_pt)
+            canvas.drawCentredString(size / 2, 2, CAPTION)
+
+    return DataMatrix()
+
+
 def _local(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(PARIS) if moment.tzinfo else moment
 
@@ -132,26 +159,6 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
     label = ParagraphStyle("label", parent=base, fontName="LGC-Sans-Bold", fontSize=10.5, spaceBefore=8, spaceAfter=2)
     title = ParagraphStyle("title", parent=base, fontName="LGC-Sans-Bold", fontSize=15, leading=19, alignment=TA_CENTER)
     ident = ParagraphStyle("ident", parent=base, fontSize=9.5, leading=12.5)
-
-    class DataMatrix(Flowable):  # type: ignore[misc]
-        """The INS datamatrix drawn as vector squares, with its caption."""
-
-        def __init__(self, grid: list[list[bool]], size: float) -> None:
-            super().__init__()
-            self.grid, self.size = grid, size
-            self.width, self.height = size, size + 11
-
-        def draw(self) -> None:
-            canvas = self.canv
-            n = len(self.grid)
-            cell = self.size / n
-            canvas.setFillColor(colors.black)
-            for r, line in enumerate(self.grid):
-                for c, dark in enumerate(line):
-                    if dark:
-                        canvas.rect(c * cell, 11 + (n - 1 - r) * cell, cell, cell, stroke=0, fill=1)
-            canvas.setFont("LGC-Sans", 7.5)
-            canvas.drawCentredString(self.size / 2, 2, CAPTION)
 
     author = doc.author
     patient = doc.patient
@@ -202,7 +209,7 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
     content = None if (doc.kind and doc.kind.prescription) else datamatrix_content(patient)
     if content is not None:
         try:
-            matrix_cell = DataMatrix(datamatrix_modules(build_payload(content)), 26 * mm)
+            matrix_cell = datamatrix_flowable(datamatrix_modules(build_payload(content)), 26 * mm)
         except InvalidInput as exc:
             log.warning("INS datamatrix not printed: %s", exc.message_fr)
     box = Table([[identity_cell, matrix_cell]], colWidths=[138 * mm, 32 * mm])
