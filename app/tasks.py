@@ -51,6 +51,32 @@ class TaskRunner(Protocol):
         ...
 
 
+class LatestOnly:
+    """Loads whose answer only counts while no newer load was asked for (patient switched, list reloaded).
+
+    Each ``submit`` supersedes the previous ones: an older answer arriving late is dropped, never shown over a
+    newer one. Errors are always reported.
+    """
+
+    def __init__(self, tasks: TaskRunner, lane: Lane = Lane.DB) -> None:
+        self._tasks = tasks
+        self._lane = lane
+        self._latest = 0
+
+    def submit(
+        self, fn: Callable[[], T], *, on_success: Callable[[T], None], on_error: ErrorCallback | None = None
+    ) -> Future[T]:
+        """Run ``fn``; call ``on_success`` only if no later ``submit`` happened in the meantime."""
+        self._latest += 1
+        request = self._latest
+
+        def deliver(result: T) -> None:
+            if request == self._latest:
+                on_success(result)
+
+        return self._tasks.submit(fn, lane=self._lane, on_success=deliver, on_error=on_error)
+
+
 class InlineTaskRunner:
     """Runs everything synchronously in the caller's thread: for unit tests and the command line."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,7 +46,7 @@ from PySide6.QtWidgets import (
 
 from app.dto import PatientFile
 from app.services.documents import DocumentService, ImportReport, OpenedDocument
-from app.tasks import Lane, TaskRunner
+from app.tasks import Lane, LatestOnly, TaskRunner
 from domain.documents import (
     DOCUMENT_KINDS,
     DocumentKind,
@@ -554,20 +553,13 @@ class DocumentsController(QObject):
         self.tab = tab
         self._today = today
         self.patient_id: int | None = None
-        self._requests = itertools.count(1)
-        self._latest = 0
+        self._list_loads = LatestOnly(tasks)
         self.viewer: DocumentViewer | None = None
         self.form: DocumentForm | None = None
         self.question: QMessageBox | None = None
         tab.new_requested.connect(self.new_document)
         tab.open_requested.connect(self.open_document)
         tab.import_requested.connect(self.import_files)
-
-    def _fail(self, context: str, retry: Callable[[], None] | None = None) -> Callable[[BaseException], None]:
-        def show(exc: BaseException) -> None:
-            self._presenter.present(exc, context=context, retry=retry)
-
-        return show
 
     def show_file(self, file: PatientFile) -> None:
         """A patient file is shown: load its documents."""
@@ -582,19 +574,11 @@ class DocumentsController(QObject):
         """Reload the list off the UI thread (a later request wins)."""
         if self.patient_id is None:
             return
-        request = next(self._requests)
-        self._latest = request
         patient_id, docs = self.patient_id, self._docs
-
-        def shown(rows: list[DocumentRow]) -> None:
-            if request == self._latest:
-                self.tab.set_rows(rows)
-
-        self._tasks.submit(
+        self._list_loads.submit(
             lambda: docs.list_documents(patient_id),
-            lane=Lane.DB,
-            on_success=shown,
-            on_error=self._fail("Liste des documents", self.refresh),
+            on_success=self.tab.set_rows,
+            on_error=self._presenter.handler("Liste des documents", self.refresh),
         )
 
     # -- produce --------------------------------------------------------------------------------------
@@ -607,7 +591,7 @@ class DocumentsController(QObject):
             lambda: docs.create_draft(patient_id, type_code),
             lane=Lane.DB,
             on_success=self._edit,
-            on_error=self._fail("Nouveau document"),
+            on_error=self._presenter.handler("Nouveau document"),
         )
 
     def edit_document(self, row_id: int) -> None:
@@ -617,7 +601,7 @@ class DocumentsController(QObject):
             lambda: docs.get(row_id),
             lane=Lane.DB,
             on_success=self._edit,
-            on_error=self._fail("Ouverture du brouillon"),
+            on_error=self._presenter.handler("Ouverture du brouillon"),
         )
 
     def _edit(self, document: HealthDocument) -> None:
@@ -674,7 +658,7 @@ class DocumentsController(QObject):
             lambda: docs.open_document(row_id),
             lane=Lane.DB,
             on_success=self._show,
-            on_error=self._fail("Ouverture du document"),
+            on_error=self._presenter.handler("Ouverture du document"),
         )
 
     def _show(self, opened: OpenedDocument) -> None:
@@ -695,7 +679,7 @@ class DocumentsController(QObject):
             lambda: docs.new_version(row_id),
             lane=Lane.DB,
             on_success=self._edit,
-            on_error=self._fail("Nouvelle version"),
+            on_error=self._presenter.handler("Nouvelle version"),
         )
 
     # -- import ---------------------------------------------------------------------------------------
@@ -727,7 +711,7 @@ class DocumentsController(QObject):
             work,
             lane=Lane.DB,
             on_success=self._imported,
-            on_error=self._fail("Import de documents"),
+            on_error=self._presenter.handler("Import de documents"),
         )
 
     def _imported(self, results: list[tuple[str, ImportReport | str]]) -> None:

@@ -124,6 +124,14 @@ class ErrorPresenter:
         self._parent = parent
         self.last_box: QMessageBox | None = None
 
+    def handler(self, context: str, retry: Callable[[], None] | None = None) -> Callable[[BaseException], None]:
+        """An ``on_error`` callback for the task runner that presents the error with this context (and retry)."""
+
+        def show(exc: BaseException) -> None:
+            self.present(exc, context=context, retry=retry)
+
+        return show
+
     def present(
         self,
         exc: BaseException,

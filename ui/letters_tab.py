@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.dto import PatientFile
 from app.services.letters import DraftSaved, LetterPreview, LetterService
-from app.tasks import Lane, TaskRunner
+from app.tasks import Lane, LatestOnly, TaskRunner
 from domain.errors import InvalidInput
 from domain.letters import (
     IMAGES_DROPPED,
@@ -730,7 +730,7 @@ class LettersController(QObject):
         self.book: CorrespondentsDialog | None = None
         self.preview_dialog: QPrintPreviewDialog | None = None
         self._requests = itertools.count(1)
-        self._latest = 0
+        self._list_loads = LatestOnly(tasks)
         self._book_request = 0
         self.preview_document: QTextDocument | None = None
         self.preview_printer: QPrinter | None = None
@@ -745,12 +745,6 @@ class LettersController(QObject):
         tab.new_requested.connect(self.new_letter)
         tab.open_requested.connect(self.open_letter)
         tab.book_requested.connect(self.open_book)
-
-    def _fail(self, context: str, retry: Callable[[], None] | None = None) -> Callable[[BaseException], None]:
-        def show(exc: BaseException) -> None:
-            self._presenter.present(exc, context=context, retry=retry)
-
-        return show
 
     # -- list ----------------------------------------------------------------------------------------------
     def show_file(self, file: PatientFile) -> None:
@@ -768,24 +762,20 @@ class LettersController(QObject):
         """Reload the list, the templates and the correspondents off the UI thread (a later request wins)."""
         if self.patient_id is None:
             return
-        request = next(self._requests)
-        self._latest = request
         patient_id, letters = self.patient_id, self._letters
 
         def load() -> tuple[list[LetterLine], list[LetterTemplate], list[Recipient]]:
             return letters.letters(patient_id), letters.templates(), letters.patient_correspondents(patient_id)
 
         def shown(result: tuple[list[LetterLine], list[LetterTemplate], list[Recipient]]) -> None:
-            if request != self._latest:
-                return
             rows, templates, recipients = result
             self.recipients = recipients
             self.tab.set_rows(rows)
             self.tab.set_templates(templates)
             self.tab.set_recipients(recipients)
 
-        self._tasks.submit(
-            load, lane=Lane.DB, on_success=shown, on_error=self._fail("Liste des courriers", self.refresh)
+        self._list_loads.submit(
+            load, on_success=shown, on_error=self._presenter.handler("Liste des courriers", self.refresh)
         )
 
     # -- editor --------------------------------------------------------------------------------------------
@@ -799,7 +789,7 @@ class LettersController(QObject):
             lambda: letters.new_letter(patient_id, template_key, recipient),
             lane=Lane.DB,
             on_success=self._edit,
-            on_error=self._fail("Nouveau courrier"),
+            on_error=self._presenter.handler("Nouveau courrier"),
         )
 
     def open_letter(self, letter_id: int) -> None:
@@ -809,7 +799,7 @@ class LettersController(QObject):
             lambda: letters.letter(letter_id),
             lane=Lane.DB,
             on_success=self._edit,
-            on_error=self._fail("Ouverture du courrier"),
+            on_error=self._presenter.handler("Ouverture du courrier"),
         )
 
     def _edit(self, letter: Letter) -> None:
@@ -900,7 +890,7 @@ class LettersController(QObject):
                 lambda: letters.preview(letter.id or 0),
                 lane=Lane.DB,
                 on_success=self._show_preview,
-                on_error=self._fail("Aperçu avant impression"),
+                on_error=self._presenter.handler("Aperçu avant impression"),
             )
 
         if editor.letter.status is LetterStatus.VALIDATED:
@@ -981,7 +971,10 @@ class LettersController(QObject):
             editor.show_status(f"PDF enregistré : {path}")
 
         self._tasks.submit(
-            lambda: letters.pdf(letter_id), lane=Lane.DB, on_success=write, on_error=self._fail("PDF du courrier")
+            lambda: letters.pdf(letter_id),
+            lane=Lane.DB,
+            on_success=write,
+            on_error=self._presenter.handler("PDF du courrier"),
         )
 
     def _ask_pdf_path(self, file_name: str) -> str:
@@ -1021,7 +1014,10 @@ class LettersController(QObject):
                 self.book.set_rows(rows)
 
         self._tasks.submit(
-            lambda: letters.search_correspondents(text), lane=Lane.DB, on_success=shown, on_error=self._fail("Carnet")
+            lambda: letters.search_correspondents(text),
+            lane=Lane.DB,
+            on_success=shown,
+            on_error=self._presenter.handler("Carnet"),
         )
 
     def save_correspondent(self, correspondent: Correspondent) -> None:
@@ -1054,7 +1050,9 @@ class LettersController(QObject):
             letters.link(patient_id, correspondent_id, CareRole(role))
             return letters.patient_correspondents(patient_id)
 
-        self._tasks.submit(work, lane=Lane.DB, on_success=self._linked, on_error=self._fail("Lien au patient"))
+        self._tasks.submit(
+            work, lane=Lane.DB, on_success=self._linked, on_error=self._presenter.handler("Lien au patient")
+        )
 
     def unlink(self, correspondent_id: int) -> None:
         """Remove the link with the open patient."""
@@ -1066,7 +1064,9 @@ class LettersController(QObject):
             letters.unlink(patient_id, correspondent_id)
             return letters.patient_correspondents(patient_id)
 
-        self._tasks.submit(work, lane=Lane.DB, on_success=self._linked, on_error=self._fail("Lien au patient"))
+        self._tasks.submit(
+            work, lane=Lane.DB, on_success=self._linked, on_error=self._presenter.handler("Lien au patient")
+        )
 
     def _linked(self, recipients: list[Recipient]) -> None:
         self.recipients = recipients

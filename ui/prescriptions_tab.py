@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, SignalInstance
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.dto import PatientFile
 from app.services.documents import OpenedDocument
 from app.services.prescriptions import PrescriptionService, ProductChoice, ScopeInfo
-from app.tasks import Lane, TaskRunner
+from app.tasks import Lane, LatestOnly, TaskRunner
 from domain.errors import InvalidInput, PermissionDenied
 from domain.prescriptions import ActRule, Prescription, PrescriptionLine, PrescriptionStatus
 from ui.documents_tab import DocumentViewer
@@ -479,7 +479,7 @@ class PrescriptionsController(QObject):
         self.patient_id: int | None = None
         self.info: ScopeInfo | None = None
         self._requests = itertools.count(1)
-        self._latest_list = 0
+        self._list_loads = LatestOnly(tasks)
         self._latest_search = 0
         self.editor: PrescriptionEditor | None = None
         self.viewer: DocumentViewer | None = None
@@ -487,12 +487,6 @@ class PrescriptionsController(QObject):
         tab.edit_requested.connect(self.edit_prescription)
         tab.renew_requested.connect(self.renew)
         tab.print_requested.connect(self.print_prescription)
-
-    def _fail(self, context: str, retry: Callable[[], None] | None = None) -> Callable[[BaseException], None]:
-        def show(exc: BaseException) -> None:
-            self._presenter.present(exc, context=context, retry=retry)
-
-        return show
 
     def show_file(self, file: PatientFile) -> None:
         """A patient file is shown: the user's scope (once per user) and the patient's prescriptions."""
@@ -525,19 +519,11 @@ class PrescriptionsController(QObject):
         """Reload the list (a later request wins)."""
         if self.patient_id is None:
             return
-        request = next(self._requests)
-        self._latest_list = request
         patient_id, service = self.patient_id, self._service
-
-        def shown(rows: list[Prescription]) -> None:
-            if request == self._latest_list:
-                self.tab.set_prescriptions(rows)
-
-        self._tasks.submit(
+        self._list_loads.submit(
             lambda: service.list_prescriptions(patient_id),
-            lane=Lane.DB,
-            on_success=shown,
-            on_error=self._fail("Liste des prescriptions", self.refresh),
+            on_success=self.tab.set_prescriptions,
+            on_error=self._presenter.handler("Liste des prescriptions", self.refresh),
         )
 
     # -- editor ---------------------------------------------------------------------------------------------------
@@ -554,7 +540,7 @@ class PrescriptionsController(QObject):
             lambda: service.get(prescription_id),
             lane=Lane.DB,
             on_success=lambda p: self._open_editor(p, p.kind),
-            on_error=self._fail("Ouverture de la prescription"),
+            on_error=self._presenter.handler("Ouverture de la prescription"),
         )
 
     def renew(self, prescription_id: int) -> None:
@@ -571,7 +557,7 @@ class PrescriptionsController(QObject):
             lambda: service.renew(prescription_id),
             lane=Lane.DB,
             on_success=done,
-            on_error=self._fail("Renouvellement de la prescription"),
+            on_error=self._presenter.handler("Renouvellement de la prescription"),
         )
 
     def _open_editor(self, prescription: Prescription | None, kind: str) -> None:
@@ -680,7 +666,7 @@ class PrescriptionsController(QObject):
             lambda: service.open_document(prescription_id),
             lane=Lane.DB,
             on_success=self._show,
-            on_error=self._fail("Ouverture de l'ordonnance"),
+            on_error=self._presenter.handler("Ouverture de l'ordonnance"),
         )
 
     def _show(self, opened: OpenedDocument) -> None:
