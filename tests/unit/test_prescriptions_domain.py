@@ -72,7 +72,7 @@ def test_users_without_profession_may_not_prescribe() -> None:
         ("80", "Ciclopirox", True),  # pédicure: topiques
         ("80", "Compresses de gaze", True),
         ("80", "Nicotine, dispositif transdermique 21", False),
-        ("91", "Implant phonatoire", True),  # orthophoniste: laryngectomie only
+        ("91", "Filtre échangeur", True),  # orthophoniste: laryngectomy devices (the voice prosthesis itself is not listed)
         ("91", "Compresses de gaze", False),
         ("92", "Lentilles de contact souples mensuelles", True),  # orthoptiste: optical correction
         ("92", "PARACETAMOL MYLAN", False),
