@@ -6,21 +6,23 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from domain.agenda_ports import AgendaRepository
 from domain.audit import AuditEvent, ChainAnchor
-from domain.document_ports import DocumentRepository
 from domain.identity import IdentityStatus, Sex, StatusChange
-from domain.ins_qualification import InsRepository
-from domain.letters import LetterRepository
 from domain.patient import Patient
 from domain.practice import IdentityDocumentType, Structure, UserAccount
-from domain.prescriptions import PrescriptionRepository
-from domain.psc import PscLinkRepository
-from domain.record import RecordRepository
 from domain.search import SearchQuery
-from domain.security import AccountRepository
+
+if TYPE_CHECKING:  # the areas' repositories are only types here: importing them all costs start-up time
+    from domain.agenda_ports import AgendaRepository
+    from domain.document_ports import DocumentRepository
+    from domain.ins_qualification import InsRepository
+    from domain.letters import LetterRepository
+    from domain.prescriptions import PrescriptionRepository
+    from domain.psc import PscLinkRepository
+    from domain.record import RecordRepository
+    from domain.security import AccountRepository
 
 
 class Clock(Protocol):
