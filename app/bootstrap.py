@@ -565,7 +565,7 @@ def prepare_demo(services: Services, patients: int | None = None, *, documents: 
     if created or services.demo.patient_count() == 0:
         count = services.settings.demo_patients if patients is None else patients
         services.demo.add_patients(count)
-    _register_demo_identities(services)  # the INSi stand-in knows the qualified demo patients (once)
+    _register_demo_identities(services)  # the INSi stand-in knows the demo patients with an INS (once)
     services.agenda.install_demo_week()  # a busy demo week, once, on an empty agenda (issue 5)
     services.accounts.ensure_demo_passwords(DEMO_PASSWORD)
     login = services.settings.current_user or DEFAULT_DEMO_USER
@@ -583,22 +583,22 @@ def prepare_demo(services: Services, patients: int | None = None, *, documents: 
 
 
 def _register_demo_identities(services: Services) -> None:
-    """Write, once per demo data directory, the registry of the INSi stand-in: the demo patients whose identity
-    is qualified, with the traits and INS they were qualified with. Without it, verifying their INS in demo mode
-    would answer "no identity found" and demote them."""
+    """Write, once per demo data directory, the registry of the INSi stand-in: the demo patients whose INS came
+    from the INSi (récupérée, qualifiée), with their traits and INS. Without it, verifying their INS in demo mode
+    (on opening, and the periodic background verification) would answer "no identity found" and demote them."""
     from sandbox.test_identities import TestIdentity, demo_registry_path, write_demo_registry
 
     if demo_registry_path(services.settings.data_dir).exists():
         return
     people = []
-    for patient in services.demo.qualified_patients():
+    for patient in services.demo.patients_with_ins():
         traits, ins = patient.identity.traits, patient.identity.ins
         if ins is None or traits.birth_date is None or traits.sex is None:
             continue
         people.append(
             TestIdentity(
                 key=f"demo-{patient.id}",
-                purpose="Patient qualifié des données de démonstration",
+                purpose="Patient des données de démonstration (INS récupérée ou qualifiée)",
                 birth_name=traits.birth_name,
                 given_names=traits.birth_given_names,
                 sex=traits.sex.value,
@@ -610,7 +610,7 @@ def _register_demo_identities(services: Services) -> None:
             )
         )
     count = write_demo_registry(services.settings.data_dir, people)
-    log.info("Demo INSi registry written: %d qualified demo patients", count)
+    log.info("Demo INSi registry written: %d demo patients with an INS", count)
 
 
 def sign_in_configured_user(services: Services) -> None:

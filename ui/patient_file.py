@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -305,6 +306,18 @@ class PatientFileView(QWidget):
         """Show (or hide, for "") the discreet INSi notice under the banner."""
         self.insi_notice.setText(("⏳ " if busy else "") + text)
         self.insi_notice.setVisible(bool(text))
+        self._fit_notice()
+
+    def _fit_notice(self) -> None:
+        # A word-wrapped label gets squeezed when the tabs below ask for their minimum height: reserve the height
+        # its text needs at the current width, so that a two-line INSi answer is never cut.
+        width = self.insi_notice.width() if self.insi_notice.width() > 100 else self.width()
+        self.insi_notice.setMinimumHeight(self.insi_notice.heightForWidth(width) if self.insi_notice.text() else 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        """Keep the notice's height right when the window is resized."""
+        super().resizeEvent(event)
+        self._fit_notice()
 
     def set_file(self, file: PatientFile) -> None:
         """Show ``file``."""

@@ -59,11 +59,13 @@ class DemoDataService:
         log.info("%d demo patients added", done)
         return done
 
-    def qualified_patients(self) -> list[Patient]:
-        """The demo patients whose identity is qualified (what the INSi stand-in must know in demo mode)."""
+    def patients_with_ins(self) -> list[Patient]:
+        """The demo patients whose INS came from the INSi (identity récupérée or qualifiée): what the INSi
+        stand-in must know in demo mode, for their periodic verification to succeed."""
+        wanted = (IdentityStatus.RETRIEVED, IdentityStatus.QUALIFIED)
         with self._uow() as uow:
             rows = uow.patients.search(parse_query(""), 1_000_000)
-            return [uow.patients.get(r.id) for r in rows if r.status is IdentityStatus.QUALIFIED]
+            return [uow.patients.get(r.id) for r in rows if r.status in wanted]
 
     def patient_count(self) -> int:
         """How many patients the store holds."""

@@ -1,4 +1,4 @@
-"""Demo mode: the INSi stand-in knows the qualified demo patients, so that verifying their INS succeeds."""
+"""Demo mode: the INSi stand-in knows the demo patients with an INS, so that verifying their INS succeeds."""
 
 from __future__ import annotations
 
@@ -12,22 +12,27 @@ from domain.insi import InsiCode
 from sandbox.test_identities import demo_registry_path, read_demo_registry
 
 
-def test_qualified_demo_patients_are_verified_by_the_stand_in(tmp_path: Path) -> None:
+def test_demo_patients_with_an_ins_are_verified_by_the_stand_in(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "data")
     stop, endpoints = start_demo_sandbox(settings)
     services = build(settings, tasks=InlineTaskRunner(), endpoints=endpoints)
     try:
         prepare_demo(services, 120, documents=False)
         registry = read_demo_registry(demo_registry_path(settings.data_dir))
-        qualified = services.demo.qualified_patients()
-        assert len(registry) == len(qualified) == services.demo.status_counts()[IdentityStatus.QUALIFIED] > 0
-        for patient in qualified[:3]:
+        with_ins = services.demo.patients_with_ins()
+        counts = services.demo.status_counts()
+        assert counts[IdentityStatus.RETRIEVED] > 0 and counts[IdentityStatus.QUALIFIED] > 0
+        assert len(registry) == len(with_ins) == counts[IdentityStatus.RETRIEVED] + counts[IdentityStatus.QUALIFIED]
+        retrieved = [p for p in with_ins if p.identity.status is IdentityStatus.RETRIEVED]
+        qualified = [p for p in with_ins if p.identity.status is IdentityStatus.QUALIFIED]
+        for patient in [*qualified[:2], *retrieved[:2]]:
             answer = services.qualification.verification_search(patient)
             assert answer.code is InsiCode.FOUND and answer.identity is not None
             assert patient.identity.ins is not None
             assert answer.identity.matricule == patient.identity.ins.matricule
             report = services.qualification.record_verification(patient, answer)
-            assert services.qualification.patient(patient.id or 0).identity.status is IdentityStatus.QUALIFIED, report
+            after = services.qualification.patient(patient.id or 0).identity.status
+            assert after is patient.identity.status, report
         # Written once: a second preparation keeps the file as it is.
         stamp = demo_registry_path(settings.data_dir).stat().st_mtime_ns
         prepare_demo(services, 120, documents=False)
