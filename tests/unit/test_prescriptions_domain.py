@@ -69,10 +69,11 @@ def test_users_without_profession_may_not_prescribe() -> None:
         ("50", "Canne anglaise", False),
         ("70", "Canne anglaise", True),  # kiné: arrêté du 9 janvier 2006
         ("70", "VACCIN TETANIQUE", False),
-        ("80", "Ciclopirox", True),  # pédicure: topiques
+        ("80", "Terbinafine 1 %, crème", True),  # pédicure: topiques not subject to compulsory prescription
+        ("80", "Ciclopirox", False),  # nail lacquers: listing status differs by specialty, not encoded
         ("80", "Compresses de gaze", True),
         ("80", "Nicotine, dispositif transdermique 21", False),
-        ("91", "Filtre échangeur", True),  # orthophoniste: laryngectomy devices (the voice prosthesis itself is not listed)
+        ("91", "Filtre échangeur", True),  # orthophoniste: laryngectomy devices (not the voice prosthesis)
         ("91", "Compresses de gaze", False),
         ("92", "Lentilles de contact souples mensuelles", True),  # orthoptiste: optical correction
         ("92", "PARACETAMOL MYLAN", False),
@@ -220,3 +221,141 @@ def test_current_product_lines_for_decision_support() -> None:
     ]
     after = current_product_lines([validated], dt.date(2026, 11, 11))
     assert after == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Categories split where the professions' lists differ (arrêté du 20 mars 2012, arrêté du 30 juillet 2008,
+# sages-femmes' device list, arrêté du 9 janvier 2006)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fragment", "allowed_for", "refused_for"),
+    [
+        # IDE: art. 2, II, 5° lists bas (jarret, cuisse) and chaussettes only (identical renewal), whatever the class
+        ("Chaussettes de compression veineuse, classe 3", ("60", "60-IPA", "50", "70"), ("80",)),
+        ("Bas-cuisse de compression veineuse, classe 2", ("60", "50", "70"), ("80",)),
+        ("Collant de compression veineuse, classe 1", ("50", "70"), ("60", "60-IPA")),
+        ("Collant de compression veineuse, classe 3", ("50", "70"), ("60",)),
+        ("Bande de compression à allongement court", ("70",), ("60", "60-IPA", "50")),
+        # IDE: art. 2, II, 6° lists single-use lancing devices only; sharps containers are not listed
+        ("Autopiqueurs à usage unique", ("60", "60-IPA"), ("50", "80")),
+        ("Autopiqueur réutilisable", (), ("60", "60-IPA")),
+        ("Collecteur d'aiguilles", (), ("60", "60-IPA")),
+        ("Lancettes pour autopiqueur", ("60",), ("70",)),
+        # IDE: silver dressings are not among art. 2, II, 3°; sérum physiologique and absorbent pads are not listed
+        ("Pansement à l'argent", (), ("60", "60-IPA", "80")),
+        ("Sérum physiologique", (), ("60", "60-IPA", "80")),
+        ("Protections absorbantes", (), ("60", "60-IPA")),
+        ("Sonde urinaire autolubrifiée pour autosondage CH 12", ("60",), ("80",)),
+        # pédicure: compresses and sparadrap (art. 2, I) but not the other articles for dressings
+        ("Compresses stériles non tissées 10", ("60", "80"), ("50",)),
+        ("Sparadrap microporeux", ("60", "80"), ()),
+        ("Bande de crêpe", ("60",), ("80",)),
+        ("Pansement film transparent", ("60",), ("80",)),
+        ("Filet tubulaire de maintien", ("60",), ("80",)),
+        ("Pansement adhésif stérile 10 x 8", ("60",), ("80",)),
+        # pédicure: technical dressings of art. 2, II (diabetic patients, renewal) — not hydrocellular, not interfaces
+        ("Pansement hydrocolloïde", ("60", "60-IPA", "80"), ("70",)),
+        ("Pansement alginate", ("60", "80"), ()),
+        ("Pansement hydrofibre", ("60", "80"), ()),
+        ("Pansement hydrocellulaire adhésif 10", ("60", "60-IPA"), ("80",)),
+        ("Pansement interface", ("60",), ("80",)),
+        # sage-femme: tire-lait on the list, nursing shells are not
+        ("Tire-lait électrique", ("50",), ("60",)),
+        ("Kit d'accessoires pour tire-lait", ("50",), ()),
+        ("Coquilles d'allaitement", (), ("50",)),
+    ],
+)
+def test_split_categories_follow_each_professions_own_list(
+    fragment: str, allowed_for: tuple[str, ...], refused_for: tuple[str, ...]
+) -> None:
+    p = product(fragment)
+    for code in allowed_for:
+        verdict = verdict_for(BOOK.scope_of(code), BOOK, p)
+        assert verdict.allowed, (code, p.label)
+        assert verdict.source
+    for code in refused_for:
+        scope = BOOK.scope_of(code)
+        verdict = verdict_for(scope, BOOK, p)
+        assert not verdict.allowed, (code, p.label)
+        assert f"« {p.label} », de la catégorie « {BOOK.category_label(p.category)} »" in verdict.reason
+        assert f"n'est pas dans le champ de prescription de la profession {scope.label}" in verdict.reason
+        assert verdict.source == scope.basis
+
+
+def test_no_profession_is_given_products_that_no_text_lists() -> None:
+    unlisted = {
+        "pansements_argent",
+        "solutions_lavage",
+        "protections_absorbantes",
+        "dm_autopiqueurs_reutilisables",
+        "dm_collecteurs_dasri",
+        "coquilles_allaitement",
+        "antifongiques_ungueaux",
+    }
+    for scope in BOOK.scopes.values():
+        assert not unlisted & set(scope.categories), scope.profession
+    assert all(key in BOOK.category_labels for key in unlisted)
+    assert {p.category for p in PRODUCTS} >= unlisted
+
+
+def test_nurse_sources_cite_the_paragraph_of_the_arrete_of_2012() -> None:
+    nurse = BOOK.scope_of("60")
+    expected = {
+        "Compresses stériles non tissées 10": "art. 2, I, 1°",
+        "Pansement hydrocolloïde": "art. 2, II, 3°",
+        "Chaussettes de compression veineuse, classe 1": "art. 2, II, 5°",
+        "Aiguilles pour stylo injecteur 4 mm": "art. 2, II, 6°",
+    }
+    for fragment, paragraph in expected.items():
+        verdict = verdict_for(nurse, BOOK, product(fragment))
+        assert verdict.allowed and "arrêté du 20 mars 2012" in verdict.source.lower() and paragraph in verdict.source
+    compression = verdict_for(nurse, BOOK, product("Chaussettes de compression veineuse, classe 2"))
+    assert "Renouvellement à l'identique seulement" in compression.conditions
+
+
+def test_podiatrist_technical_dressings_are_for_diabetic_patients_on_renewal_only() -> None:
+    podiatrist = BOOK.scope_of("80")
+    verdict = verdict_for(podiatrist, BOOK, product("Pansement hydrocolloïde"))
+    assert verdict.allowed and "art. 2, II" in verdict.source and "30 juillet 2008" in verdict.source
+    assert verdict.conditions.startswith("Patient diabétique seulement, et seulement en renouvellement")
+    assert "patient non diabétique" in verdict.conditions and "n'est pas autorisée" in verdict.conditions
+    # the nurse's rule for the same products carries the nurse's condition, not the podiatrist's
+    nurse = verdict_for(BOOK.scope_of("60"), BOOK, product("Pansement hydrocolloïde"))
+    assert "diabétique" not in nurse.conditions and "médecin traitant" in nurse.conditions
+    lines, _ = check_prescription(
+        podiatrist, BOOK, PRODUCTS_KIND, [line(product("Pansement hydrocolloïde"))], "", BY_KEY.get
+    )
+    assert lines[0].category == "pansements_techniques"
+    with pytest.raises(InvalidInput) as caught:
+        check_prescription(
+            podiatrist, BOOK, PRODUCTS_KIND, [line(product("Pansement hydrocellulaire adhésif 10"))], "", BY_KEY.get
+        )
+    message = caught.value.field_errors["ligne1.item"]
+    assert "Pédicure-podologue" in message and "Source : CSP L.4322-1" in message and "30 juillet 2008" in message
+
+
+def test_podiatrist_topicals_exclude_substances_veneneuses() -> None:
+    podiatrist = BOOK.scope_of("80")
+    ciclopirox = product("Ciclopirox 8 %")
+    assert ciclopirox.category == "antifongiques_ungueaux" and not ciclopirox.otc
+    refused = verdict_for(podiatrist, BOOK, ciclopirox)
+    assert not refused.allowed and "n'est pas dans le champ" in refused.reason
+    # a BDPM topical of the category whose prescription status is unknown is treated as listed
+    listed = Product("cis:00000000", "TERBINAFINE FICTIVE 1 %, crème", "topiques_podologie", otc=False, origin="bdpm")
+    verdict = verdict_for(podiatrist, BOOK, listed)
+    assert not verdict.allowed and "prescription médicale obligatoire" in verdict.reason
+    assert "30 juillet 2008" in verdict.source
+    assert verdict_for(podiatrist, BOOK, product("Miconazole 2 %")).allowed
+    assert classify("CICLOPIROX VIATRIS 8 %, vernis à ongles médicamenteux", RULES) == "antifongiques_ungueaux"
+    assert classify("AMOROLFINE BIOGARAN 5 %, vernis à ongles médicamenteux", RULES) == "antifongiques_ungueaux"
+
+
+def test_midwife_breastfeeding_devices_are_the_breast_pump_only() -> None:
+    midwife = BOOK.scope_of("50")
+    pump = verdict_for(midwife, BOOK, product("Tire-lait électrique"))
+    assert pump.allowed and "5 mars 2022" in pump.source
+    shells = verdict_for(midwife, BOOK, product("Coquilles d'allaitement"))
+    assert not shells.allowed and "Coquilles d'allaitement" in shells.reason and "Sage-femme" in shells.reason
+    assert "décret du 5 mars 2022" in shells.source
