@@ -487,6 +487,10 @@ LINE_KEYS = (
 )
 """The keys of one prescription line, exactly (the contract with the prescription editor)."""
 
+OPTIONAL_LINE_KEYS = ("ald",)
+"""Keys a line may carry in addition: ``ald`` (bool), the line relates to the patient's affection de longue durée
+(ordonnance bizone; the eP-MED-DM "En rapport avec une ALD" flag). Absent means false (lines written before)."""
+
 MAX_LINES = 30
 
 
@@ -505,6 +509,8 @@ class PrescriptionLine:
     quantite: str = ""
     renouvellements: int = 0
     non_substituable: bool = False
+    ald: bool = False
+    """In relation to the patient's affection de longue durée (upper zone of an ordonnance bizone)."""
 
     @property
     def is_device(self) -> bool:
@@ -512,8 +518,8 @@ class PrescriptionLine:
         return bool(self.lpp) and not (self.cis or self.cip13)
 
     def as_json(self) -> dict[str, object]:
-        """The line as a JSON object with exactly ``LINE_KEYS``."""
-        return {key: getattr(self, key) for key in LINE_KEYS}
+        """The line as a JSON object with ``LINE_KEYS`` and ``ald``."""
+        return {key: getattr(self, key) for key in (*LINE_KEYS, *OPTIONAL_LINE_KEYS)}
 
     def summary(self) -> str:
         """One readable French line (PDF, lists): product, posology, duration, quantity, renewals."""
@@ -537,7 +543,7 @@ def _line_errors(position: int, raw: object) -> tuple[PrescriptionLine | None, l
         return None, [f"{where} : un objet est attendu."]
     problems: list[str] = []
     missing = [k for k in LINE_KEYS if k not in raw]
-    extra = sorted(k for k in raw if k not in LINE_KEYS)
+    extra = sorted(k for k in raw if k not in LINE_KEYS and k not in OPTIONAL_LINE_KEYS)
     if missing:
         problems.append(f"{where} : champ(s) manquant(s) : {', '.join(missing)}.")
     if extra:
@@ -563,6 +569,8 @@ def _line_errors(position: int, raw: object) -> tuple[PrescriptionLine | None, l
         problems.append(f"{where} : le nombre de renouvellements doit être compris entre 0 et 12.")
     if not isinstance(raw["non_substituable"], bool):
         problems.append(f"{where} : « non_substituable » doit valoir vrai ou faux.")
+    if not isinstance(raw.get("ald", False), bool):
+        problems.append(f"{where} : « ald » doit valoir vrai ou faux.")
     if problems:
         return None, problems
     if not texts["libelle"]:
@@ -595,6 +603,7 @@ def _line_errors(position: int, raw: object) -> tuple[PrescriptionLine | None, l
         quantite=texts["quantite"],
         renouvellements=renewals,
         non_substituable=raw["non_substituable"],
+        ald=bool(raw.get("ald", False)),
     )
     return line, []
 

@@ -195,6 +195,8 @@ class PrescriptionLine:
     quantity: str = ""
     renewals: int = 0
     non_substitutable: bool = False
+    ald: bool = False
+    """In relation to the patient's affection de longue durée (ordonnance bizone, upper zone)."""
 
     @property
     def is_act(self) -> bool:
@@ -214,6 +216,8 @@ class PrescriptionLine:
             parts.append(f"à renouveler {self.renewals} fois")
         if self.non_substitutable:
             parts.append("non substituable")
+        if self.ald:
+            parts.append("en rapport avec l'ALD")
         return " — ".join(parts)
 
     def as_json(self) -> dict[str, object]:
@@ -229,6 +233,7 @@ class PrescriptionLine:
             "quantite": self.quantity,
             "renouvellements": self.renewals,
             "non_substituable": self.non_substitutable,
+            "ald": self.ald,
         }
 
 

@@ -41,7 +41,15 @@ from ui.error_presenter import ErrorPresenter
 log = logging.getLogger("lgc.ui.prescriptions")
 
 COLUMNS = ("Date", "Type", "Lignes", "Auteur", "État")
-LINE_COLUMNS = ("Produit ou acte", "Posologie", "Durée (jours)", "Quantité", "Renouvellements", "Non substituable")
+LINE_COLUMNS = (
+    "Produit ou acte",
+    "Posologie",
+    "Durée (jours)",
+    "Quantité",
+    "Renouvellements",
+    "Non substituable",
+    "En rapport avec l'ALD",
+)
 EMPTY_TEXT = "Aucune prescription pour ce patient. « Nouvelle prescription » pour en rédiger une."
 SEARCH_DELAY_MS = 250
 
@@ -403,6 +411,13 @@ class PrescriptionEditor(QDialog):
         substitution.setChecked(line.non_substitutable)
         substitution.setEnabled(not line.is_act)
         self.lines_table.setCellWidget(row, 5, substitution)
+        ald = QCheckBox()
+        ald.setChecked(line.ald)
+        ald.setToolTip(
+            "Ligne en rapport avec l'affection de longue durée du patient : elle figure dans la partie haute de "
+            "l'ordonnance bizone."
+        )
+        self.lines_table.setCellWidget(row, 6, ald)
         self.lines_changed.emit()
 
     def _remove_current(self) -> None:
@@ -426,9 +441,10 @@ class PrescriptionEditor(QDialog):
             quantity = self.lines_table.cellWidget(row, 3)
             renewals = self.lines_table.cellWidget(row, 4)
             substitution = self.lines_table.cellWidget(row, 5)
+            ald = self.lines_table.cellWidget(row, 6)
             assert isinstance(dosage, QLineEdit) and isinstance(quantity, QLineEdit)
             assert isinstance(duration, QSpinBox) and isinstance(renewals, QSpinBox)
-            assert isinstance(substitution, QCheckBox)
+            assert isinstance(substitution, QCheckBox) and isinstance(ald, QCheckBox)
             result.append(
                 replace(
                     line,
@@ -437,6 +453,7 @@ class PrescriptionEditor(QDialog):
                     quantity=quantity.text(),
                     renewals=renewals.value(),
                     non_substitutable=substitution.isChecked(),
+                    ald=ald.isChecked(),
                 )
             )
         return result

@@ -542,9 +542,9 @@ def _box_count(quantity: str) -> int | None:
 
 
 def _flag_observation(
-    parent: etree._Element, doc: HealthDocument, ref: str, template: str, code: str, label: str
+    parent: etree._Element, doc: HealthDocument, ref: str, template: str, code: str, label: str, answer: bool = False
 ) -> None:
-    """A FR-Simple-observation boolean (ALD, AT/MP, prévention, non remboursable, hors AMM), answered "non"."""
+    """A FR-Simple-observation boolean (ALD, AT/MP, prévention, non remboursable, hors AMM)."""
     obs = _el(_el(parent, "entryRelationship", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
     for root in ("1.3.6.1.4.1.19376.1.5.3.1.4.13", "1.2.250.1.213.1.1.3.48", template):
         _el(obs, "templateId", root=root)
@@ -553,7 +553,7 @@ def _flag_observation(
     _el(_el(obs, "text"), "reference", value=f"#{ref}-flags")
     _el(obs, "statusCode", code="completed")
     _el(obs, "effectiveTime", value=cda_time(doc.act_date))
-    value = _el(obs, "value", value="false")
+    value = _el(obs, "value", value="true" if answer else "false")
     _xsi_type(value, "BL")
 
 
@@ -564,9 +564,19 @@ _FLAGS = (
     ("1.2.250.1.213.1.1.3.48.15", "GEN-181", "Non remboursable"),
 )
 _OFF_LABEL = ("1.2.250.1.213.1.1.3.48.12", "GEN-179", "Hors Autorisation de Mise sur le Marché (AMM)")
-FLAGS_TEXT = "Hors ALD, hors AT/MP, hors prévention, remboursable"
-"""The lines carry no ALD, AT/MP, prevention, reimbursement or off-label information: every flag the model
-requires is "non" (an ordinary prescription), said in the narrative."""
+ALD_FLAG = "MED-574"
+
+
+def _flags_text(line: PrescriptionLine) -> str:
+    """The narrative of a line's flags. Only the ALD relation is collected by the editor (ordonnance bizone); the
+    other flags the model requires (AT/MP, prévention, non remboursable, hors AMM) are "non", said here."""
+    ald = "En rapport avec l'ALD" if line.ald else "Hors ALD"
+    return f"{ald}, hors AT/MP, hors prévention, remboursable"
+
+
+def _flags(parent: etree._Element, doc: HealthDocument, ref: str, line: PrescriptionLine, *, medicine: bool) -> None:
+    for template, flag, label in (*_FLAGS, _OFF_LABEL) if medicine else _FLAGS:
+        _flag_observation(parent, doc, ref, template, flag, label, answer=line.ald and flag == ALD_FLAG)
 
 
 def _medicines_section(section: etree._Element, doc: HealthDocument, lines: list[PrescriptionLine]) -> None:
@@ -589,7 +599,7 @@ def _medicines_section(section: etree._Element, doc: HealthDocument, lines: list
         _el(row, "td", str(line.renouvellements))
         substitution = "Non substituable" if line.non_substituable else "Substitution autorisée"
         _el(_el(row, "td"), "content", substitution, ID=f"{ref}-substitution")
-        _el(_el(row, "td"), "content", FLAGS_TEXT, ID=f"{ref}-flags")
+        _el(_el(row, "td"), "content", _flags_text(line), ID=f"{ref}-flags")
         _medicine_entry(_el(section, "entry"), doc, line, ref)
 
 
@@ -660,8 +670,7 @@ def _medicine_entry(entry: etree._Element, doc: HealthDocument, line: Prescripti
         )
     _el(_el(allowed, "originalText"), "reference", value=f"#{ref}-substitution")
     _el(substitution, "statusCode", code="completed")
-    for template, flag, label in (*_FLAGS, _OFF_LABEL):
-        _flag_observation(admin, doc, ref, template, flag, label)
+    _flags(admin, doc, ref, line, medicine=True)
 
 
 def _devices_section(section: etree._Element, doc: HealthDocument, lines: list[PrescriptionLine]) -> None:
@@ -681,7 +690,7 @@ def _devices_section(section: etree._Element, doc: HealthDocument, lines: list[P
         _el(row, "td", f"{line.duree_jours} jours" if line.duree_jours else "—")
         _el(row, "td", line.quantite or "—")
         _el(row, "td", str(line.renouvellements))
-        _el(_el(row, "td"), "content", FLAGS_TEXT, ID=f"{ref}-flags")
+        _el(_el(row, "td"), "content", _flags_text(line), ID=f"{ref}-flags")
         supply = _el(_el(section, "entry"), "supply", classCode="SPLY", moodCode="INT")
         _el(supply, "templateId", root="2.16.840.1.113883.10.20.1.34")
         _el(supply, "templateId", root="1.2.250.1.213.1.1.3.20")
@@ -697,8 +706,7 @@ def _devices_section(section: etree._Element, doc: HealthDocument, lines: list[P
         code = _el(device, "code", nullFlavor="OTH")  # no EMDN code in the lines: the LPP code translates it
         _el(_el(code, "originalText"), "reference", value=f"#{ref}-produit")
         _el(code, "translation", code=line.lpp, displayName=line.libelle, codeSystem=LPP_SYSTEM)
-        for template, flag, label in _FLAGS:
-            _flag_observation(supply, doc, ref, template, flag, label)
+        _flags(supply, doc, ref, line, medicine=False)
 
 
 def _comment_section(section: etree._Element, doc: HealthDocument, text: str) -> None:

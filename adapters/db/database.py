@@ -110,7 +110,7 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 """The newest migration of this build, kept as a constant so that a normal start-up (store already at head)
 does not import alembic (~110 ms). tests/integration/test_store.py checks it against the migration scripts."""
 

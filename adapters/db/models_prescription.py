@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.db.models import Base
@@ -53,5 +53,7 @@ class PrescriptionLineRow(Base):
     quantity: Mapped[str] = mapped_column(String(100), default="")
     renewals: Mapped[int] = mapped_column(Integer, default=0)
     non_substitutable: Mapped[bool] = mapped_column(Boolean, default=False)
+    ald: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """In relation to the patient's affection de longue durée (migration 0010)."""
 
     __table_args__ = (UniqueConstraint("prescription_id", "position", name="uq_prescription_line_position"),)

@@ -100,6 +100,7 @@ class SqlPrescriptionRepository:
                 quantity=line.quantity,
                 renewals=line.renewals,
                 non_substitutable=line.non_substitutable,
+                ald=line.ald,
             )
             for position, line in enumerate(lines, start=1)
         )
@@ -129,6 +130,7 @@ class SqlPrescriptionRepository:
                     quantity=line.quantity,
                     renewals=line.renewals,
                     non_substitutable=line.non_substitutable,
+                    ald=line.ald,
                 )
             )
         return [

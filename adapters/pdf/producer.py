@@ -253,6 +253,10 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
     for key, caption, multiline in specs:
         if key == "produits" and structured_lines:
             continue  # the same products, as typed: the structured lines below are the prescription
+        if key == "lignes" and structured_lines and any(line.ald for line in document_lines(doc)):
+            flush_short()
+            story.extend(_bizone(doc, caption, label, base))
+            continue
         text = _field_text(doc, key).strip()
         if not text:
             continue
@@ -302,6 +306,26 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
     )
     template.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return out.getvalue()
+
+
+BIZONE_ALD = "Prescriptions relatives au traitement de l'affection de longue durée reconnue (affection exonérante)"
+BIZONE_OTHER = "Prescriptions SANS RAPPORT avec l'affection de longue durée (maladies intercurrentes)"
+
+
+def _bizone(doc: HealthDocument, caption: str, label: object, base: object) -> list[object]:
+    """The lines of a prescription for a patient in ALD, in the two zones of an ordonnance bizone (numbered on)."""
+    from reportlab.platypus import KeepTogether, Paragraph
+
+    lines = list(enumerate(document_lines(doc), start=1))
+    flowables: list[object] = [Paragraph(escape(caption), label)]
+    for title, zone in (
+        (BIZONE_ALD, [x for x in lines if x[1].ald]),
+        (BIZONE_OTHER, [x for x in lines if not x[1].ald]),
+    ):
+        paragraphs = [Paragraph(escape(f"{n}. {line.summary()}"), base) for n, line in zone] or [Paragraph("—", base)]
+        flowables.append(KeepTogether([Paragraph(f"<u>{escape(title)}</u>", base), *paragraphs[:1]]))
+        flowables.extend(paragraphs[1:])
+    return flowables
 
 
 def _field_text(doc: HealthDocument, key: str) -> str:

@@ -64,12 +64,14 @@ def test_prescriptions_tab_write_validate_print_and_renew(qtbot: QtBot, make_ser
     editor.validate_button.click()
     assert editor.errors.isVisible() and "entre 1 et 365 jours" in editor.errors.text()
     duration.setValue(15)  # type: ignore[union-attr]
+    editor.lines_table.cellWidget(0, 6).setChecked(True)  # type: ignore[union-attr]  # "En rapport avec l'ALD"
     editor.validate_button.click()
     qtbot.waitUntil(lambda: len(tab.prescriptions) == 3, timeout=5000)
     assert "validée" in tab.notice.text()
     assert len(services.documents.list_documents(patient.id)) == documents_before + 1
     newest = tab.prescriptions[0]
     assert newest.status is PrescriptionStatus.VALIDATED and newest.lines[0].duration_days == 15
+    assert newest.lines[0].ald
 
     # Print: the produced PDF opens in the document viewer.
     tab.select_id(newest.id or 0)

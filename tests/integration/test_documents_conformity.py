@@ -370,3 +370,27 @@ def test_the_structured_view_shows_the_act_date_not_the_document_date(pdf_cache:
     html = CdaDocumentRenderer().html(build_n1(earlier, _pdf("11506-3", True, pdf_cache)))
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert "Date de l'acte 07/07/2026" in text
+
+
+def test_ald_lines_set_the_ald_flag_and_the_pdf_is_an_ordonnance_bizone(validator: CdaValidator) -> None:
+    lines = [{**LINES[0], "ald": True}, LINES[1], {**LINES[2], "ald": True}]
+    doc = _prescription(lines)
+    pdf = render_pdf(doc, rgpd_footer=FOOTER)
+    cda = build_n3(doc, pdf)
+    report = validator.validate_bytes(cda)
+    assert report.ok, [f.line() for f in report.errors]
+    root = etree.fromstring(cda)
+    ald = "string(.//h:observation[h:code/@code='MED-574']/h:value/@value)"
+    meds = root.xpath(
+        "//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.171']/h:entry/h:substanceAdministration", namespaces=HL7
+    )
+    assert [m.xpath(ald, namespaces=HL7) for m in meds] == ["true", "false"]
+    device = root.xpath("//h:section[h:templateId/@root='1.2.250.1.213.1.1.2.222']/h:entry/h:supply", namespaces=HL7)
+    assert device[0].xpath(ald, namespaces=HL7) == "true"
+    narrative = root.xpath("string(//h:content[@ID='med-1-flags'])", namespaces=HL7)
+    assert narrative.startswith("En rapport avec l'ALD")
+    assert root.xpath("string(//h:content[@ID='med-2-flags'])", namespaces=HL7).startswith("Hors ALD")
+    text = " ".join(subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode().split())
+    upper, lower = text.index("affection de longue durée reconnue"), text.index("SANS RAPPORT avec l'affection")
+    assert upper < text.index("1. PARACETAMOL MYLAN") < lower < text.index("2. ")
+    assert text.index("3. ") < lower  # the device relates to the ALD: upper zone, numbering kept

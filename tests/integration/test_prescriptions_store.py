@@ -52,12 +52,13 @@ def test_draft_lines_round_trip_validation_and_renewal(env: tuple) -> None:
     folic = next(c for c in service.search_products("acide folique") if c.allowed)
     lines = [
         replace(service.line_for(doliprane), duration_days=5, quantity="1 boîte", renewals=0, non_substitutable=True),
-        replace(service.line_for(folic), duration_days=90, renewals=2),
+        replace(service.line_for(folic), duration_days=90, renewals=2, ald=True),
     ]
     draft = service.save_draft(pid, PRODUCTS_KIND, lines, "Grossesse en cours.")
     stored = service.get(draft.id or 0)
     assert stored.lines == draft.lines and stored.lines[0].cis == "60234100" and stored.lines[0].non_substitutable
     assert stored.lines[1].atc == "B03BB01" and stored.lines[1].renewals == 2
+    assert [line.ald for line in stored.lines] == [False, True]  # "en rapport avec l'ALD" (migration 0010)
     assert stored.created_at.tzinfo is not None
 
     edited = service.save_draft(

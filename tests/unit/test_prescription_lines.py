@@ -37,8 +37,8 @@ def test_lines_parse_and_round_trip_with_exactly_the_contract_keys() -> None:
     lines = parse_prescription_lines(json.dumps(LINES))
     assert [line.libelle for line in lines] == [item["libelle"] for item in LINES]
     assert [line.is_device for line in lines] == [False, False, True]
-    assert all(set(line.as_json()) == set(LINE_KEYS) for line in lines)
-    assert json.loads(prescription_lines_json(lines)) == LINES
+    assert all(set(line.as_json()) == {*LINE_KEYS, "ald"} for line in lines)
+    assert json.loads(prescription_lines_json(lines)) == [{**item, "ald": False} for item in LINES]
     assert parse_prescription_lines("") == () and prescription_lines_json(()) == ""
     assert lines[0].summary() == (
         "PARACETAMOL MYLAN 500 mg, comprimé — 1 comprimé 3 fois par jour — pendant 5 jours — quantité : 2 boîtes"
@@ -138,3 +138,11 @@ def test_a_new_draft_refuses_bad_lines() -> None:
             values={"lignes": _with(cis="abc")},
         )
     assert set(bad.value.field_errors) == {"lignes"}
+
+
+def test_a_line_may_say_it_relates_to_the_patients_ald() -> None:
+    (line,) = parse_prescription_lines(_with(ald=True))
+    assert line.ald and line.as_json()["ald"] is True
+    (before,) = parse_prescription_lines(_with())  # lines written before the flag existed: not ALD
+    assert before.ald is False
+    assert "« ald » doit valoir vrai ou faux" in _error(_with(ald="oui"))

@@ -123,6 +123,7 @@ def test_draft_then_validate_produces_the_document_with_structured_lines() -> No
             "quantite",
             "renouvellements",
             "non_substituable",
+            "ald",
         }
     ] * 2
     assert lines[1]["atc"] == "N07BA01" and lines[1]["non_substituable"] is True and lines[0]["duree_jours"] == 15

@@ -126,6 +126,7 @@ def test_checked_lines_take_codes_from_the_product_not_from_the_caller() -> None
         "quantite": "",
         "renouvellements": 0,
         "non_substituable": False,
+        "ald": False,
     }
 
 
