@@ -314,8 +314,10 @@ BIZONE_OTHER = "Prescriptions SANS RAPPORT avec l'affection de longue durée (ma
 
 def _bizone(doc: HealthDocument, caption: str, label: object, base: object) -> list[object]:
     """The lines of a prescription for a patient in ALD, in the two zones of an ordonnance bizone (numbered on)."""
+    from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import KeepTogether, Paragraph
 
+    zone_style = ParagraphStyle("zone", parent=base, spaceBefore=7, spaceAfter=2)
     lines = list(enumerate(document_lines(doc), start=1))
     flowables: list[object] = [Paragraph(escape(caption), label)]
     for title, zone in (
@@ -323,7 +325,7 @@ def _bizone(doc: HealthDocument, caption: str, label: object, base: object) -> l
         (BIZONE_OTHER, [x for x in lines if not x[1].ald]),
     ):
         paragraphs = [Paragraph(escape(f"{n}. {line.summary()}"), base) for n, line in zone] or [Paragraph("—", base)]
-        flowables.append(KeepTogether([Paragraph(f"<u>{escape(title)}</u>", base), *paragraphs[:1]]))
+        flowables.append(KeepTogether([Paragraph(f"<u>{escape(title)}</u>", zone_style), *paragraphs[:1]]))
         flowables.extend(paragraphs[1:])
     return flowables
 
