@@ -843,6 +843,25 @@ def series_is_current(counts: SeriesCounts, today: dt.date) -> bool:
     return last is not None and (today - last).days <= SERIES_FINISHED_DAYS
 
 
+def _series_alert(
+    item: CareSeries,
+    data: tuple[tuple[str, str], ...],
+    suffix: str,
+    level: AlertLevel,
+    title: str,
+    explanation: str,
+) -> Alert:
+    return Alert(
+        key=f"serie:{item.id}:{suffix}",
+        rule="Fin de série de soins",
+        level=level,
+        title=title,
+        explanation=explanation,
+        data=data,
+        source=SERIES_SOURCE,
+    )
+
+
 def series_alerts(series: Sequence[tuple[CareSeries, SeriesCounts]], today: dt.date) -> list[Alert]:
     """End of a prescribed care series: renewal when few sessions are left, sessions to re-plan, the end reached.
 
@@ -850,6 +869,8 @@ def series_alerts(series: Sequence[tuple[CareSeries, SeriesCounts]], today: dt.d
     """
     alerts: list[Alert] = []
     for item, counts in series:
+        if not series_is_current(counts, today):
+            continue  # finished or abandoned more than a month ago: history, not an alert
         progress = progress_from_counts(item, counts)
         left = progress.left
         last = counts.last_session.date() if counts.last_session else None
@@ -863,56 +884,39 @@ def series_alerts(series: Sequence[tuple[CareSeries, SeriesCounts]], today: dt.d
             ("Annulées / absences", f"{counts.cancelled} / {counts.no_show}"),
             ("Dernière séance", fr_date(last) if last else "aucune"),
         )
-        key = f"serie:{item.id}"
-        if not series_is_current(counts, today):
-            continue  # finished or abandoned more than a month ago: history, not an alert
+
+        alert = functools.partial(_series_alert, item, data)
         if left == 0:
-            if last is None:
-                continue
-            alerts.append(
-                Alert(
-                    key=f"{key}:terminee",
-                    rule="Fin de série de soins",
-                    level=AlertLevel.WARNING,
-                    title=f"Série terminée : {item.label}",
-                    explanation=(
+            if last is not None:
+                alerts.append(
+                    alert(
+                        "terminee",
+                        AlertLevel.WARNING,
+                        f"Série terminée : {item.label}",
                         f"Les {item.prescribed_sessions} séances prescrites sont réalisées (dernière le "
-                        f"{fr_date(last)}). Si les soins doivent continuer, une nouvelle prescription est nécessaire."
-                    ),
-                    data=data,
-                    source=SERIES_SOURCE,
+                        f"{fr_date(last)}). Si les soins doivent continuer, une nouvelle prescription est nécessaire.",
+                    )
                 )
-            )
             continue
         if left <= item.alert_remaining:
             alerts.append(
-                Alert(
-                    key=f"{key}:fin-proche:{left}",
-                    rule="Fin de série de soins",
-                    level=AlertLevel.WARNING,
-                    title=f"Fin de série proche : plus que {left} séance{'s' if left > 1 else ''} ({item.label})",
-                    explanation=(
-                        f"{progress.summary_fr}. Pensez au renouvellement de la prescription avant la dernière séance."
-                    ),
-                    data=data,
-                    source=SERIES_SOURCE,
+                alert(
+                    f"fin-proche:{left}",
+                    AlertLevel.WARNING,
+                    f"Fin de série proche : plus que {left} séance{'s' if left > 1 else ''} ({item.label})",
+                    f"{progress.summary_fr}. Pensez au renouvellement de la prescription avant la dernière séance.",
                 )
             )
         if counts.planned < left:
             missing = left - counts.planned
+            plural = "s" if missing > 1 else ""
             alerts.append(
-                Alert(
-                    key=f"{key}:a-planifier:{counts.done}:{counts.planned}",
-                    rule="Fin de série de soins",
-                    level=AlertLevel.INFO,
-                    title=f"{missing} séance{'s' if missing > 1 else ''} à planifier ({item.label})",
-                    explanation=(
-                        f"{progress.summary_fr} : {missing} séance{'s' if missing > 1 else ''} prescrite"
-                        f"{'s' if missing > 1 else ''} ni réalisée{'s' if missing > 1 else ''} ni planifiée"
-                        f"{'s' if missing > 1 else ''} (annulation ou absence non replanifiée)."
-                    ),
-                    data=data,
-                    source=SERIES_SOURCE,
+                alert(
+                    f"a-planifier:{counts.done}:{counts.planned}",
+                    AlertLevel.INFO,
+                    f"{missing} séance{plural} à planifier ({item.label})",
+                    f"{progress.summary_fr} : {missing} séance{plural} prescrite{plural} ni réalisée{plural} ni "
+                    f"planifiée{plural} (annulation ou absence non replanifiée).",
                 )
             )
     return alerts

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.decision import ProductLine
+from domain.documents import PrescriptionLine as DocumentLine
 from domain.errors import InvalidInput, PermissionDenied
 
 PRODUCTS_KIND = "57833-6"
@@ -220,21 +221,25 @@ class PrescriptionLine:
             parts.append("en rapport avec l'ALD")
         return " — ".join(parts)
 
+    def document_line(self) -> DocumentLine:
+        """The line as the health document carries it (the ``lignes`` field read by the eP-MED-DM builder)."""
+        return DocumentLine(
+            libelle=self.label,
+            cis=self.cis,
+            cip13=self.cip13,
+            atc=self.atc,
+            lpp=self.lpp,
+            posologie=self.dosage,
+            duree_jours=self.duration_days,
+            quantite=self.quantity,
+            renouvellements=self.renewals,
+            non_substituable=self.non_substitutable,
+            ald=self.ald,
+        )
+
     def as_json(self) -> dict[str, object]:
-        """The line as the document field ``lignes`` carries it (keys fixed with the eP-MED-DM builder)."""
-        return {
-            "libelle": self.label,
-            "cis": self.cis,
-            "cip13": self.cip13,
-            "atc": self.atc,
-            "lpp": self.lpp,
-            "posologie": self.dosage,
-            "duree_jours": self.duration_days,
-            "quantite": self.quantity,
-            "renouvellements": self.renewals,
-            "non_substituable": self.non_substitutable,
-            "ald": self.ald,
-        }
+        """The line as the document field ``lignes`` carries it (keys fixed by ``domain.documents.LINE_KEYS``)."""
+        return self.document_line().as_json()
 
 
 @dataclass(frozen=True, slots=True)

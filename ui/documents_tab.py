@@ -406,6 +406,19 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+
+def replace_viewer(
+    previous: DocumentViewer | None, opened: OpenedDocument, parent: QWidget, forget: Callable[[], None]
+) -> DocumentViewer:
+    """Close the viewer already open (if any) and open one on ``opened``; ``forget`` runs when it is closed."""
+    if previous is not None:
+        previous.close()
+    viewer = DocumentViewer(opened, parent)
+    viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    viewer.finished.connect(lambda _r: forget())
+    viewer.open()
+    return viewer
+
 class DocumentForm(QDialog):
     """Edit a draft: title, act date and every field of its kind; save as draft or validate.
 
@@ -662,15 +675,10 @@ class DocumentsController(QObject):
         )
 
     def _show(self, opened: OpenedDocument) -> None:
-        if self.viewer is not None:
-            self.viewer.close()
-        viewer = DocumentViewer(opened, self._window)
-        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer = replace_viewer(self.viewer, opened, self._window, lambda: setattr(self, "viewer", None))
         viewer.edit_requested.connect(self.edit_document)
         viewer.new_version_requested.connect(self.new_version)
-        viewer.finished.connect(lambda _r: setattr(self, "viewer", None))
         self.viewer = viewer
-        viewer.open()
 
     def new_version(self, row_id: int) -> None:
         """Start a new version of a validated document."""

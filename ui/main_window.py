@@ -344,9 +344,9 @@ class MainController(QObject):
             services.letters, self._tasks, self.presenter, window, window.patient_file.letters_tab
         )
         self.file_shown.connect(self.letters.show_file)
-        # What the other care tabs produce shows in the timeline and may change the alerts (allergy × line).
+        # What the other care tabs produce shows in the timeline and may change the alerts (allergy × line);
+        # a validated prescription emits `changed` too, so its document needs no second refresh of the record.
         self.prescriptions.changed.connect(self.record.controller.refresh)
-        self.prescriptions.document_produced.connect(self.record.controller.refresh)
         self.documents.changed.connect(self.record.controller.refresh)
         self.letters.document_produced.connect(self.documents.refresh)
         self.letters.document_produced.connect(self.record.controller.refresh)

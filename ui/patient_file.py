@@ -49,9 +49,6 @@ NOT_YET = {
 
 HISTORY_COLUMNS = ("Avant", "Après", "Date", "Par", "Motif")
 
-CLINICAL_TABS = ("Observations", "Documents", "Prescriptions", "Courriers", "Tableau de bord")
-"""Tabs showing care data: greyed out, with the reason as tooltip, for profiles that do not read care records."""
-
 NO_CLINICAL_ACCESS = (
     "Votre profil ne permet pas de consulter le dossier de soins (observations, documents, prescriptions, "
     "courriers). Seuls les professionnels de santé du cabinet y ont accès."
@@ -295,11 +292,18 @@ class PatientFileView(QWidget):
 
     def set_clinical_access(self, allowed: bool) -> None:
         """Enable the care tabs, or grey them out with the reason (secretary, administrator: GEN.16)."""
-        for index in range(self.tabs.count()):
-            if self.tabs.tabText(index) in CLINICAL_TABS:
-                self.tabs.setTabEnabled(index, allowed)
-                self.tabs.setTabToolTip(index, "" if allowed else NO_CLINICAL_ACCESS)
-        if not allowed and self.tabs.tabText(self.tabs.currentIndex()) in CLINICAL_TABS:
+        care = (
+            self.observations_tab,
+            self.documents_tab,
+            self.prescriptions_tab,
+            self.letters_tab,
+            self.dashboard_page,
+        )
+        for page in care:
+            index = self.tabs.indexOf(page)
+            self.tabs.setTabEnabled(index, allowed)
+            self.tabs.setTabToolTip(index, "" if allowed else NO_CLINICAL_ACCESS)
+        if not allowed and self.tabs.currentWidget() in care:
             self.tabs.setCurrentWidget(self.identity_tab)
 
     def set_insi_notice(self, text: str, *, busy: bool = False) -> None:

@@ -35,7 +35,7 @@ from app.services.prescriptions import PrescriptionService, ProductChoice, Scope
 from app.tasks import Lane, LatestOnly, TaskRunner
 from domain.errors import InvalidInput, PermissionDenied
 from domain.prescriptions import ActRule, Prescription, PrescriptionLine, PrescriptionStatus
-from ui.documents_tab import DocumentViewer
+from ui.documents_tab import DocumentViewer, replace_viewer
 from ui.error_presenter import ErrorPresenter
 
 log = logging.getLogger("lgc.ui.prescriptions")
@@ -687,10 +687,4 @@ class PrescriptionsController(QObject):
         )
 
     def _show(self, opened: OpenedDocument) -> None:
-        if self.viewer is not None:
-            self.viewer.close()
-        viewer = DocumentViewer(opened, self._window)
-        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        viewer.finished.connect(lambda _r: setattr(self, "viewer", None))
-        self.viewer = viewer
-        viewer.open()
+        self.viewer = replace_viewer(self.viewer, opened, self._window, lambda: setattr(self, "viewer", None))

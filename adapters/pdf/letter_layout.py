@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from xml.sax.saxutils import escape
 
-from adapters.pdf.producer import _local, _spaced, datamatrix_content, datamatrix_flowable, datamatrix_modules
+from adapters.pdf.producer import (
+    _local,
+    _spaced,
+    build_document,
+    datamatrix_content,
+    datamatrix_flowable,
+    datamatrix_modules,
+)
 from domain.documents import HealthDocument
 from domain.errors import InvalidInput
 from domain.identity import KNOWN_INS_OIDS
@@ -35,7 +41,7 @@ def draw_letter(doc: HealthDocument, rgpd_footer: str) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
     base = ParagraphStyle("letter", fontName="LGC-Sans", fontSize=10.5, leading=14.5, spaceAfter=7)
     head = ParagraphStyle("head", parent=base, fontSize=9, leading=12, spaceAfter=0)
@@ -166,38 +172,6 @@ def draw_letter(doc: HealthDocument, rgpd_footer: str) -> bytes:
         )
     )
     story.append(sign)
-    version = f"Document {doc.document_id} — version {doc.version}"
-
-    def decorate(canvas: object, _template: object) -> None:
-        c = canvas  # reportlab Canvas
-        c.saveState()  # type: ignore[attr-defined]
-        page_width = A4[0]
-        footer = Paragraph(escape(rgpd_footer), small)
-        footer.wrap(page_width - 40 * mm, 30 * mm)
-        footer.drawOn(c, 20 * mm, 10 * mm + 6)
-        c.setFont("LGC-Sans", 7)  # type: ignore[attr-defined]
-        c.setFillColor(colors.HexColor("#555555"))  # type: ignore[attr-defined]
-        c.drawString(20 * mm, 8 * mm, version)  # type: ignore[attr-defined]
-        page = c.getPageNumber()  # type: ignore[attr-defined]
-        if page > 1:  # later pages name the patient, so that a loose page is not misfiled
-            c.drawString(20 * mm, A4[1] - 12 * mm, f"{patient.display_name} — {doc.title}")  # type: ignore[attr-defined]
-        c.drawRightString(page_width - 20 * mm, 8 * mm, f"Page {page}")  # type: ignore[attr-defined]
-        c.restoreState()  # type: ignore[attr-defined]
-
-    out = io.BytesIO()
-    template = SimpleDocTemplate(
-        out,
-        pagesize=A4,
-        leftMargin=20 * mm,
-        rightMargin=20 * mm,
-        topMargin=16 * mm,
-        bottomMargin=32 * mm,
-        title=doc.title,
-        author=doc.author_display,
-        subject=doc.type_display,
-        creator="LGC",
-        initialFontName="LGC-Sans",
-        invariant=1,
-    )
-    template.build(story, onFirstPage=decorate, onLaterPages=decorate)
-    return out.getvalue()
+    # Later pages name the patient, so that a loose page is not misfiled.
+    running_head = f"{patient.display_name} — {doc.title}"
+    return build_document(doc, story, rgpd_footer, small, top_margin=16 * mm, running_head=running_head)

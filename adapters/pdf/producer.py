@@ -7,6 +7,7 @@ import io
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
@@ -149,10 +150,9 @@ def _local(moment: dt.datetime) -> dt.datetime:
 def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.enums import TA_CENTER
-    from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
     base = ParagraphStyle("base", fontName="LGC-Sans", fontSize=10, leading=13.5)
     small = ParagraphStyle("small", parent=base, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
@@ -274,19 +274,41 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
         story.append(Paragraph(f"Document validé par {escape(author.display_name)} le {when}.", base))
     else:
         story.append(Paragraph("<b>BROUILLON — document non validé</b>", base))
+    return build_document(doc, story, rgpd_footer, small, top_margin=18 * mm)
+
+
+def build_document(
+    doc: HealthDocument,
+    story: list[Any],
+    rgpd_footer: str,
+    footer_style: Any,
+    *,
+    top_margin: float,
+    running_head: str = "",
+) -> bytes:
+    """Lay ``story`` out on A4 pages with the footer every produced document carries: the RGPD notice, the
+    document id and version, the page number (and ``running_head`` at the top of the pages after the first)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
+
     version = f"Document {doc.document_id} — version {doc.version}"
 
     def decorate(canvas: object, _template: object) -> None:
         c = canvas  # reportlab Canvas
         c.saveState()  # type: ignore[attr-defined]
-        width, _height = A4
-        footer = Paragraph(escape(rgpd_footer), small)
+        width, height = A4
+        footer = Paragraph(escape(rgpd_footer), footer_style)
         footer.wrap(width - 40 * mm, 30 * mm)
         footer.drawOn(c, 20 * mm, 10 * mm + 6)
         c.setFont("LGC-Sans", 7)  # type: ignore[attr-defined]
         c.setFillColor(colors.HexColor("#555555"))  # type: ignore[attr-defined]
         c.drawString(20 * mm, 8 * mm, version)  # type: ignore[attr-defined]
-        c.drawRightString(width - 20 * mm, 8 * mm, f"Page {c.getPageNumber()}")  # type: ignore[attr-defined]
+        page = c.getPageNumber()  # type: ignore[attr-defined]
+        if running_head and page > 1:
+            c.drawString(20 * mm, height - 12 * mm, running_head)  # type: ignore[attr-defined]
+        c.drawRightString(width - 20 * mm, 8 * mm, f"Page {page}")  # type: ignore[attr-defined]
         c.restoreState()  # type: ignore[attr-defined]
 
     out = io.BytesIO()
@@ -295,7 +317,7 @@ def _draw(doc: HealthDocument, rgpd_footer: str) -> bytes:
         pagesize=A4,
         leftMargin=20 * mm,
         rightMargin=20 * mm,
-        topMargin=18 * mm,
+        topMargin=top_margin,
         bottomMargin=32 * mm,
         title=doc.title,
         author=doc.author_display,

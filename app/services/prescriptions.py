@@ -13,7 +13,7 @@ from pathlib import Path
 from app.services.documents import DocumentService, OpenedDocument
 from domain.audit import AuditAction, AuditEvent
 from domain.decision import AllergyClasses, ProductLine, allergy_alerts, parse_allergy_classes
-from domain.documents import document_kind
+from domain.documents import document_kind, prescription_lines_json
 from domain.errors import ConflictError, InvalidInput, PermissionDenied
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.practice import UserAccount
@@ -428,17 +428,12 @@ class PrescriptionService:
 
 
 def document_values(kind: str, lines: Sequence[PrescriptionLine], mentions: str) -> dict[str, str]:
-    """The fields of the health document of a prescription (readable text; structured lines when the kind has them)."""
+    """The fields of the health document of a prescription: readable text, and the structured lines for products."""
     readable = "\n".join(f"{n}. {line.text()}" for n, line in enumerate(lines, start=1))
-    doc_kind = document_kind(kind)
+    document_kind(kind)  # InvalidInput for an unknown type, before anything is produced
     if kind == PRODUCTS_KIND:
-        values = {"produits": readable, "mentions": mentions}
-        try:
-            doc_kind.field("lignes")
-        except KeyError:
-            return values
-        values["lignes"] = json.dumps([line.as_json() for line in lines], ensure_ascii=False)
-        return values
+        lignes = prescription_lines_json(line.document_line() for line in lines)
+        return {"produits": readable, "mentions": mentions, "lignes": lignes}
     durations = sorted({line.duration_days for line in lines if line.duration_days})
     values = {"prescription": readable, "mentions": mentions}
     if durations:
